@@ -1,0 +1,5 @@
+"""Allow ``python -m fsnbuild``."""
+
+from fsnbuild.cli import main
+
+main()
