@@ -1,0 +1,1 @@
+"""Locking: resolve variants.toml into hashed, per-variant lockfiles for the target platform."""
