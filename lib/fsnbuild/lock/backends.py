@@ -65,8 +65,9 @@ def resolver_version(backend: str) -> str:
 
 
 def resolve(backend: str, request: Request, project: Project, urls: IndexUrls) -> list[Resolved]:
-    for _, index in request.routes:
-        urls.require(index, why=f"[variants.{request.label}] routes packages to it")
+    for index in sorted({index for _, index in request.routes}):
+        routed = ", ".join(pkg for pkg, name in request.routes if name == index)
+        urls.require(index, why=f"variant '{request.label}' needs {routed} from it")
     with tempfile.TemporaryDirectory(prefix="fsnbuild-lock-") as tmp:
         work = Path(tmp)
         if backend == "uv":
@@ -148,7 +149,7 @@ def _uv_compile(
         args.append("--upgrade")
     for package in request.upgrade_packages:
         args += ["--upgrade-package", package]
-    _run(args, work, request.label, urls)
+    _run(args, work, request, urls)
     return _parse_requirements(out.read_text(), urls)
 
 
@@ -182,7 +183,7 @@ def _pip_compile(
     # into a lock: only the default index named above may answer.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k == "PIP_CERT"}
     env["PIP_CONFIG_FILE"] = os.devnull
-    _run(args, work, request.label, urls, env=env)
+    _run(args, work, request, urls, env=env)
     pins = _parse_requirements(out.read_text(), urls)
     return {name: (version, urls.default, via) for name, (version, _, via) in pins.items()}
 
@@ -218,7 +219,7 @@ def _uv_pylock_wheels(
     ]
     if request.constraints:
         args += ["-c", str(work / "base-constraints.txt")]
-    _run(args, work, request.label, urls)
+    _run(args, work, request, urls)
     doc = tomlkit.parse(out.read_text()).unwrap()
     wheels: dict[NormalizedName, tuple[LockedWheel, ...]] = {}
     for entry in doc.get("packages", []):
@@ -279,14 +280,17 @@ def _clean_via(entry: str) -> str:
     return entry
 
 
-def _run(args: list[str], cwd: Path, label: str, urls: IndexUrls, env: dict[str, str] | None = None) -> None:
+def _run(
+    args: list[str], cwd: Path, request: Request, urls: IndexUrls, env: dict[str, str] | None = None
+) -> None:
     log.debug("running %s", " ".join(args))
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
-        raise _explain_failure(result.stderr, label, urls)
+        raise _explain_failure(result.stderr, request, urls)
 
 
-def _explain_failure(stderr: str, label: str, urls: IndexUrls) -> LockError:
+def _explain_failure(stderr: str, request: Request, urls: IndexUrls) -> LockError:
+    label = request.label
     text = " ".join(stderr.split())
     for name, url in urls.urls.items():
         if url and url in text and re.search(r"Failed to fetch|Could not connect|error sending request|Connection refused|dns error", text):
@@ -298,9 +302,10 @@ def _explain_failure(stderr: str, label: str, urls: IndexUrls) -> LockError:
             )
     missing = re.search(r"Because ([A-Za-z0-9._-]+) was not found in the package registry", text)
     if missing:
+        index = dict(request.routes).get(canonicalize_name(missing[1]), urls.default)
         return LockError(
-            f"{label}: package {missing[1]} was not found on the index it is routed to",
-            hint="check the routes in variants.toml and what that index serves",
+            f"{label}: package {missing[1]} was not found on index '{index}' ({urls.url(index)})",
+            hint="that index must serve it: check the routes in variants.toml and the index's content",
         )
     nowheel = re.search(r"([A-Za-z0-9._-]+)(?:==| )[^ ]* (?:has no usable wheels|has no wheels with a matching)", text)
     if nowheel or "building from source is disabled" in text or "no matching distributions" in text:
