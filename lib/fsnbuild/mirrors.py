@@ -88,7 +88,7 @@ def _parse_one_line(text: str) -> list[AptSource]:
 
 
 def _parse_deb822(text: str) -> list[AptSource]:
-    found = []
+    found: list[AptSource] = []
     for stanza in _stanzas(text):
         if "deb" not in stanza.get("types", "").split():
             continue
