@@ -143,7 +143,7 @@ def serve_index() -> Iterator[LocalIndex]:
     index = LocalIndex(url="")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(index))
     index.url = f"http://127.0.0.1:{server.server_address[1]}/simple"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield index

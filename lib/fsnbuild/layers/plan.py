@@ -62,27 +62,33 @@ def plan_layers(
     heavy_names = {canonicalize_name(name) for name in heavy}
     base = {canonicalize_name(name): version for name, version in base_has.items()}
     wanted: list[LockedPackage] = []
-    for package in sorted(packages, key=lambda p: p.name):
-        if package.name in base:
-            if not _same_version(package.version, base[package.name]):
+    for package in sorted(packages, key=lambda p: canonicalize_name(p.name)):
+        name = canonicalize_name(package.name)
+        if name in base:
+            if not _same_version(package.version, base[name]):
                 raise ImageError(
-                    f"{package.name}: the lock pins {package.version} but the base image "
-                    f"has {base[package.name]}",
+                    f"{name}: the lock pins {package.version} but the base image has {base[name]}",
                     hint="re-lock against the base image's packages (variants.toml [base])",
                 )
             continue
         wanted.append(package)
 
-    own = [p for p in wanted if p.name in heavy_names or _wheel_bytes(p) > large_bytes]
+    def is_heavy(package: LockedPackage) -> bool:
+        return canonicalize_name(package.name) in heavy_names
+
+    own = [p for p in wanted if is_heavy(p) or _wheel_bytes(p) > large_bytes]
     if len(own) > max_own_layers:
         # Heavy first, then by size: the biggest wheels gain most from a layer of their own.
-        ranked = sorted(own, key=lambda p: (p.name not in heavy_names, -_wheel_bytes(p), p.name))
+        ranked = sorted(own, key=lambda p: (not is_heavy(p), -_wheel_bytes(p), p.name))
         own = ranked[:max_own_layers]
         log.info("%d large packages share a layer (cap %d)", len(ranked) - len(own), len(own))
     own_names = {p.name for p in own}
     rest = tuple(p for p in wanted if p.name not in own_names)
 
-    plans = [LayerPlan(f"pkg-{p.name}", (p,)) for p in sorted(own, key=lambda p: p.name)]
+    plans = [
+        LayerPlan(f"pkg-{canonicalize_name(p.name)}", (p,))
+        for p in sorted(own, key=lambda p: p.name)
+    ]
     if rest:
         plans.append(LayerPlan(SHARED_LAYER, rest))
     return plans
