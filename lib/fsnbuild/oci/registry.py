@@ -1,0 +1,416 @@
+"""A small OCI distribution client: pull an image by tag or digest into the blob store (every
+byte checked while it streams in) and push one, uploading only the blobs a registry lacks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from fsnbuild.digest import Digest
+from fsnbuild.errors import DigestMismatchError, FsnbuildError, RegistryError
+from fsnbuild.oci.blobs import CHUNK, BlobStore
+from fsnbuild.oci.image import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Descriptor,
+    Image,
+    load_image,
+    select_platform,
+)
+
+log = logging.getLogger(__name__)
+
+MIRROR_ENV = "FSNBUILD_REGISTRY_MIRROR"
+_ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_CREDENTIALS_HINT = (
+    "give credentials with `docker login {host}` (read from ~/.docker/config.json `auths`, "
+    "or $DOCKER_CONFIG/config.json) or pass a username and password"
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """``HOST[:PORT]/REPO[:TAG][@DIGEST]``; ``registry`` is None for a name without a host,
+    which only a registry mirror can serve (fsnbuild names no default registry)."""
+
+    registry: str | None
+    repository: str
+    tag: str | None
+    digest: Digest | None
+
+    @classmethod
+    def parse(cls, text: str) -> ImageRef:
+        name, _, digest_text = text.partition("@")
+        digest = Digest.parse(digest_text, what=f"image {text!r}") if digest_text else None
+        first, slash, rest = name.partition("/")
+        registry: str | None = None
+        if slash and ("." in first or ":" in first or first == "localhost"):
+            registry, name = first, rest
+        tag = None
+        last_colon = name.rfind(":")
+        if last_colon > name.rfind("/"):
+            name, tag = name[:last_colon], name[last_colon + 1 :]
+        if registry is None and "/" not in name:
+            name = f"library/{name}"  # the convention of Docker's default registry and mirrors
+        if not re.fullmatch(r"[a-z0-9]+([._/-][a-z0-9]+)*", name) or tag == "":
+            raise RegistryError(
+                f"{text!r} is not an image reference",
+                hint="write HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]",
+            )
+        return cls(registry, name, tag, digest)
+
+    @property
+    def reference(self) -> str:
+        """What to ask the registry for: the digest when pinned, else the tag."""
+        return str(self.digest) if self.digest else (self.tag or "latest")
+
+    def __str__(self) -> str:
+        text = f"{self.registry}/{self.repository}" if self.registry else self.repository
+        text += f":{self.tag}" if self.tag else ""
+        return text + (f"@{self.digest}" if self.digest else "")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = ""
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=***)"
+
+
+def docker_config_credentials(host: str, config_path: Path | None = None) -> Credentials | None:
+    """The ``auths`` entry for ``host`` in Docker's config.json, if there is one."""
+    if config_path is None:
+        folder = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+        config_path = Path(folder) / "config.json"
+    try:
+        auths = json.loads(config_path.read_text()).get("auths") or {}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise RegistryError(
+            f"{config_path}: cannot read Docker credentials ({exc})",
+            hint="fix the file or pass credentials explicitly",
+        ) from None
+    for key, entry in auths.items():
+        # Keys are written as "host:port", "https://host" or "https://host/v1/".
+        if (urlsplit(key).netloc or key.split("/")[0]) == host and entry.get("auth"):
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            return Credentials(user, password)
+    return None
+
+
+def registry_mirror(explicit: str | None = None) -> str | None:
+    """The host[:port] to pull from instead of an image's own registry, if one is set."""
+    return explicit or os.environ.get(MIRROR_ENV) or None
+
+
+Body = bytes | Callable[[], Any] | None
+
+
+class RegistryClient:
+    """One registry host; anonymous, basic or bearer-token access, as the registry asks."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        credentials: Credentials | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.host = host
+        hostname = urlsplit(f"//{host}").hostname or host
+        self.scheme = "http" if hostname in _LOOPBACK else "https"
+        self.port = urlsplit(f"//{host}").port or (80 if self.scheme == "http" else 443)
+        self.base = f"{self.scheme}://{host}"
+        self.credentials = credentials or docker_config_credentials(host)
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self._auth: dict[str, str] = {}  # scope -> Authorization header value
+
+    # ------------------------------------------------------------ pulling
+
+    def pull(self, ref: ImageRef, store: BlobStore, *, expected: Digest | None = None) -> Image:
+        """Fetch ``ref`` (an index resolves to linux/amd64) into the store and return it.
+
+        The manifest is compared with ``expected`` before any blob is fetched, so a mismatch
+        leaves nothing behind; ``expected`` may name the index or the platform manifest.
+        """
+        repo = ref.repository
+        top_bytes, top_type = self.get_manifest(repo, ref.reference)
+        top_digest = Digest.of_bytes(top_bytes)
+        data, digest = top_bytes, top_digest
+        if top_type in INDEX_TYPES:
+            chosen = select_platform(json.loads(top_bytes), what=f"{self.host}/{repo}@{top_digest}")
+            data, _ = self.get_manifest(repo, str(chosen.digest))
+            digest = chosen.digest
+        if expected is not None and expected not in (top_digest, digest):
+            raise DigestMismatchError(
+                f"{self.host}/{repo}:{ref.reference}: expected {expected}, got {digest}",
+                hint="the registry serves another image than the pinned one; nothing was kept",
+            )
+
+        manifest = json.loads(data)
+        what = f"{self.host}/{repo}@{digest}"
+        blobs = [Descriptor.from_json(manifest.get("config", {}), what=f"{what} config")]
+        blobs += [Descriptor.from_json(d, what=what) for d in manifest.get("layers", [])]
+        for desc in blobs:
+            self.fetch_blob(repo, desc.digest, store)
+        store.put_bytes(data, expected=digest, what=f"manifest {what}")
+        return load_image(store, digest)
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
+        """The manifest bytes and media type; a digest reference is checked against the bytes."""
+        url = f"{self.base}/v2/{repository}/manifests/{reference}"
+        resp = self._request("GET", url, repository, headers={"Accept": _ACCEPT})
+        if resp.status_code == 404:
+            raise RegistryError(
+                f"{self.host}/{repository}: no manifest {reference}",
+                hint=f"check the repository, tag and digest; is the image pushed to {self.host}?",
+            )
+        self._expect(resp, 200, f"manifest {repository}:{reference}")
+        data = resp.content
+        if reference.startswith("sha256:"):
+            actual = Digest.of_bytes(data)
+            if str(actual) != reference:
+                raise DigestMismatchError(
+                    f"{self.host}/{repository}: manifest: expected {reference}, got {actual}",
+                    hint="the registry or a proxy altered the manifest; nothing was kept",
+                )
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        return data, json.loads(data).get("mediaType") or media_type
+
+    def fetch_blob(self, repository: str, digest: Digest, store: BlobStore) -> None:
+        """Stream a blob into the store, hashing it on the way; skip one already there."""
+        if store.has(digest):
+            return
+        url = f"{self.base}/v2/{repository}/blobs/{digest}"
+        with self._request("GET", url, repository, stream=True) as resp:
+            if resp.status_code == 404:
+                raise RegistryError(
+                    f"{self.host}/{repository}: no blob {digest}",
+                    hint="the registry lost a blob its manifest lists; push the image again",
+                )
+            self._expect(resp, 200, f"blob {digest}")
+            what = f"{self.host}/{repository} blob"
+            store.put_chunks(resp.iter_content(CHUNK), expected=digest, what=what)
+        log.info("pulled %s from %s/%s", digest.short, self.host, repository)
+
+    # ------------------------------------------------------------ pushing
+
+    def push(self, image: Image, store: BlobStore, repository: str, tag: str | None) -> Digest:
+        """Upload the blobs the registry lacks, then the manifest under ``tag`` (or digest)."""
+        for digest in sorted(set(image.blob_digests)):
+            if self.has_blob(repository, digest):
+                log.info("%s/%s already has %s", self.host, repository, digest.short)
+                continue
+            self.upload_blob(repository, digest, store)
+        return self.put_manifest(repository, tag or str(image.manifest_digest), image, store)
+
+    def has_blob(self, repository: str, digest: Digest) -> bool:
+        url = f"{self.base}/v2/{repository}/blobs/{digest}"
+        resp = self._request("HEAD", url, repository, push=True)
+        if resp.status_code == 404:
+            return False
+        self._expect(resp, 200, f"blob {digest}")
+        return True
+
+    def upload_blob(self, repository: str, digest: Digest, store: BlobStore) -> None:
+        """A monolithic upload: open a session with POST, send the whole blob with PUT."""
+        url = f"{self.base}/v2/{repository}/blobs/uploads/"
+        resp = self._request("POST", url, repository, push=True)
+        self._expect(resp, 202, f"upload of {digest}")
+        location = urljoin(f"{self.base}/", resp.headers["Location"])
+        path = store.path(digest)
+        resp = self._request(
+            "PUT",
+            location,
+            repository,
+            push=True,
+            body=lambda: path.open("rb"),
+            params={"digest": str(digest)},
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(store.size(digest)),
+            },
+        )
+        if resp.status_code == 400 and "DIGEST_INVALID" in resp.text:
+            raise DigestMismatchError(
+                f"{self.host}/{repository} rejected blob {digest}: its bytes hash otherwise",
+                hint=f"the local blob store is corrupt ({path}); build or fetch the image again",
+            )
+        self._expect(resp, 201, f"upload of {digest}")
+        log.info("pushed %s to %s/%s", digest.short, self.host, repository)
+
+    def put_manifest(
+        self, repository: str, reference: str, image: Image, store: BlobStore
+    ) -> Digest:
+        data = store.read_bytes(image.manifest_digest)
+        url = f"{self.base}/v2/{repository}/manifests/{reference}"
+        headers = {"Content-Type": image.media_type}
+        resp = self._request("PUT", url, repository, push=True, body=data, headers=headers)
+        self._expect(resp, 201, f"manifest {repository}:{reference}")
+        echoed = resp.headers.get("Docker-Content-Digest")
+        if echoed and echoed != str(image.manifest_digest):
+            raise DigestMismatchError(
+                f"{self.host}/{repository}:{reference}: pushed {image.manifest_digest}, "
+                f"registry stored {echoed}",
+                hint="the registry rewrote the manifest; use a registry that stores it as sent",
+            )
+        return image.manifest_digest
+
+    # ------------------------------------------------------------ HTTP and auth
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        repository: str,
+        *,
+        push: bool = False,
+        body: Body = None,
+        stream: bool = False,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
+        resp = self._send(method, url, scope, body, stream, params, headers)
+        if resp.status_code == 401:
+            challenge = resp.headers.get("WWW-Authenticate", "")
+            resp.close()
+            self._authenticate(challenge, scope)
+            resp = self._send(method, url, scope, body, stream, params, headers)
+        if resp.status_code in (401, 403):
+            who = f"as {self.credentials.username!r}" if self.credentials else "anonymously"
+            raise RegistryError(
+                f"registry {self.host} refused {method} {urlsplit(url).path} "
+                f"{who} (HTTP {resp.status_code})",
+                hint=_CREDENTIALS_HINT.format(host=self.host),
+            )
+        return resp
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        body: Body,
+        stream: bool,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> requests.Response:
+        all_headers = dict(headers or {})
+        if scope in self._auth:
+            all_headers["Authorization"] = self._auth[scope]
+        data = body() if callable(body) else body
+        try:
+            return self.session.request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=all_headers,
+                stream=stream,
+                timeout=self.timeout,
+            )
+        except requests.ConnectionError as exc:
+            raise RegistryError(
+                f"cannot reach registry {self.host} (port {self.port}, {self.scheme}): "
+                f"{_reason(exc)}",
+                hint=f"check that the registry runs and the host is right; to pull through "
+                f"another registry set {MIRROR_ENV}=HOST[:PORT]",
+            ) from None
+        except requests.Timeout:
+            raise RegistryError(
+                f"registry {self.host} (port {self.port}) did not answer in {self.timeout:.0f} s",
+                hint="retry later or use a registry mirror",
+            ) from None
+        finally:
+            if data is not None and hasattr(data, "close"):
+                data.close()
+
+    def _authenticate(self, challenge: str, scope: str) -> None:
+        scheme, _, rest = challenge.partition(" ")
+        params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        if scheme.lower() == "basic" and self.credentials is not None:
+            pair = f"{self.credentials.username}:{self.credentials.password}".encode()
+            self._auth[scope] = "Basic " + base64.b64encode(pair).decode()
+        elif scheme.lower() == "bearer" and "realm" in params:
+            self._auth[scope] = "Bearer " + self._fetch_token(params, scope)
+        elif scheme.lower() != "basic":
+            raise RegistryError(
+                f"registry {self.host} asks for unsupported authentication {challenge!r}",
+                hint="fsnbuild speaks basic and bearer-token authentication",
+            )
+
+    def _fetch_token(self, challenge: Mapping[str, str], scope: str) -> str:
+        query = {"scope": challenge.get("scope") or scope}
+        if "service" in challenge:
+            query["service"] = challenge["service"]
+        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+        realm = challenge["realm"]
+        try:
+            resp = self.session.get(realm, params=query, auth=auth, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise RegistryError(
+                f"cannot reach the token service {realm} of registry {self.host}: {_reason(exc)}",
+                hint="the registry's token service must be reachable from here",
+            ) from None
+        if resp.status_code in (401, 403):
+            raise RegistryError(
+                f"token service {realm} of registry {self.host} refused "
+                f"{'the credentials' if auth else 'anonymous access'} (HTTP {resp.status_code})",
+                hint=_CREDENTIALS_HINT.format(host=self.host),
+            )
+        self._expect(resp, 200, f"token from {realm}")
+        payload = resp.json()
+        token = payload.get("token") or payload.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"token service {realm} returned no token", hint="check its setup")
+        return token
+
+    def _expect(self, resp: requests.Response, status: int, what: str) -> None:
+        if resp.status_code != status:
+            raise RegistryError(
+                f"registry {self.host}: {what}: HTTP {resp.status_code} "
+                f"for {resp.request.method} {urlsplit(resp.url).path}: {resp.text[:300]}",
+                hint="see the registry's log for the cause",
+            )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for known in ("Connection refused", "Name or service not known", "timed out", "No route"):
+        if known in text:
+            return known.lower()
+    return text[:200]
+
+
+def client_for(
+    ref: ImageRef,
+    *,
+    credentials: Credentials | None = None,
+    mirror: str | None = None,
+    session: requests.Session | None = None,
+) -> RegistryClient:
+    """A client for the registry serving ``ref``: the mirror when one is given, else its own."""
+    host = mirror or ref.registry
+    if host is None:
+        raise FsnbuildError(
+            f"image {ref} names no registry host",
+            hint=f"write docker://HOST[:PORT]/{ref.repository}, or set {MIRROR_ENV}=HOST[:PORT]",
+        )
+    return RegistryClient(host, credentials=credentials, session=session)
