@@ -54,6 +54,16 @@ class Target:
         return f"{self.arch}-manylinux_{self.glibc.replace('.', '_')}"
 
     @property
+    def platform_tags(self) -> tuple[str, ...]:
+        """Every platform tag the target accepts, best first (pip's --platform takes them one
+        by one: it does not widen a manylinux tag to older glibc levels)."""
+        newest = int(self.glibc.split(".")[1])
+        tags = [f"manylinux_2_{minor}_{self.arch}" for minor in range(newest, 4, -1)]
+        legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+        tags += [f"{legacy[m]}_{self.arch}" for m in (17, 12, 5) if m <= newest]
+        return tuple(tags)
+
+    @property
     def abi(self) -> str:
         return "cp" + self.python.replace(".", "")
 

@@ -44,6 +44,7 @@ class Request:
     preferences: Path | None  # previous lock: keep its pins unless upgrading
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
+    target: str = ""  # the target's tags, for messages
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,7 @@ def _run(
 
 def _explain_failure(stderr: str, request: Request, urls: IndexUrls) -> LockError:
     label = request.label
-    text = " ".join(stderr.split())
+    text = " ".join(stderr.split()).replace(_PROJECT_NAME, f"variant '{label}'")
     for name, url in urls.urls.items():
         if url and url in text and re.search(r"Failed to fetch|Could not connect|error sending request|Connection refused|dns error", text):
             found = re.search(r"/([A-Za-z0-9._-]+)/?`", text[text.find(url):])
@@ -307,11 +308,19 @@ def _explain_failure(stderr: str, request: Request, urls: IndexUrls) -> LockErro
             f"{label}: package {missing[1]} was not found on index '{index}' ({urls.url(index)})",
             hint="that index must serve it: check the routes in variants.toml and the index's content",
         )
-    nowheel = re.search(r"([A-Za-z0-9._-]+)(?:==| )[^ ]* (?:has no usable wheels|has no wheels with a matching)", text)
-    if nowheel or "building from source is disabled" in text or "no matching distributions" in text:
+    nowheel = re.search(r"Wheels are required for `([A-Za-z0-9._-]+)`", text) or re.search(
+        r"([A-Za-z0-9._-]+)==\S+ has no (?:usable wheels|wheels with a matching)", text
+    )
+    if nowheel or "building from source is disabled" in text:
         who = nowheel[1] if nowheel else "a requirement"
         return LockError(
-            f"{label}: {who} has no wheel for the target and fsnbuild never builds sdists",
-            hint=f"resolver said: {text[:300]}",
+            f"{label}: {who} has no wheel for the target ({request.target}) "
+            "and fsnbuild never builds sdists",
+            hint=f"pick a version of {who} that publishes a wheel for these tags",
         )
-    return LockError(f"{label}: resolution failed: {text[:500]}", hint="see the resolver's message")
+    return LockError(
+        f"{label}: resolution failed: {text[:600]}",
+        hint="a variant cannot change what the base image provides ([base] provides)"
+        if request.constraints
+        else "see the resolver's message",
+    )

@@ -28,6 +28,9 @@ def requirements_text(header: Header, packages: Sequence[Resolved]) -> str:
         f"# resolver: {header.resolver}",
         f"# fingerprint: {header.fingerprint}",
         "# install: pip install --require-hashes --no-deps --only-binary :all: -r THIS_FILE",
+        f"#   for the target from elsewhere add --python-version {header.target.python} "
+        f"--implementation cp --platform {header.target.manylinux_tag} (one --platform per level",
+        f"#   down to {header.target.platform_tags[-1]}; pip does not widen manylinux tags itself)",
         "",
     ]
     for package in packages:

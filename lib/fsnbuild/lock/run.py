@@ -112,6 +112,7 @@ def _lock_one(
         preferences=txt_path,
         upgrade=upgrade,
         upgrade_packages=tuple(upgrade_packages),
+        target=project.target.describe(),
     )
     packages = resolve(backend, request, project, urls)
     _enforce_routing(label, variant, packages, urls)
