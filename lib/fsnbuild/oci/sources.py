@@ -152,11 +152,13 @@ def _fetch_from_daemon(
         ) from None
     with tempfile.TemporaryDirectory(prefix="fsnbuild-daemon-") as tmp:
         archive = Path(tmp) / "image.tar"
+        # named=<tag> keeps the tag asked for; named=True would use the image's first tag.
+        named = name if name in (image.tags or []) else True
         with archive.open("wb") as out:
-            for chunk in image.save(named=True):
+            for chunk in image.save(named=named):
                 out.write(chunk)
-        tag = name if name in (image.tags or []) else None
-        return read_docker_archive(archive, store, tag=tag, expected=expected)
+        # The saved archive holds just this one image, so no tag needs choosing inside it.
+        return read_docker_archive(archive, store, expected=expected)
 
 
 def _docker_client() -> Any:
