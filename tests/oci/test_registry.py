@@ -13,7 +13,7 @@ from fsnbuild.digest import Digest
 from fsnbuild.errors import DigestMismatchError, FsnbuildError, RegistryError
 from fsnbuild.oci.blobs import BlobStore
 from fsnbuild.oci.image import OCI_INDEX, Descriptor, Image, build_image, canonical_json
-from fsnbuild.oci.registry import Credentials, ImageRef, RegistryClient
+from fsnbuild.oci.registry import Credentials, RegistryClient
 from fsnbuild.oci.sources import fetch_image, parse_source, push_image
 
 from .conftest import free_port
@@ -128,12 +128,31 @@ def test_index_resolves_to_the_linux_amd64_manifest(tmp_path: Path, registry, im
     assert pulled.manifest_digest == built.manifest_digest
 
 
-def test_missing_manifest_names_reference_and_digest(registry) -> None:
+def test_missing_manifest_names_reference_and_digest(tmp_path: Path, registry) -> None:
     missing = Digest.of_bytes(b"never pushed")
-    ref = ImageRef.parse(f"{registry.host}/fsnbuild/absent@{missing}")
+    text = f"{registry.host}/fsnbuild/absent:9.9@{missing}"
     with pytest.raises(RegistryError) as info:
-        RegistryClient(registry.host).get_manifest(ref.repository, ref.reference)
-    assert "fsnbuild/absent" in str(info.value) and str(missing) in str(info.value)
+        fetch_image(parse_source(f"docker://{text}"), None, BlobStore(tmp_path))
+    assert text in str(info.value) and registry.host in str(info.value)
+
+
+def test_blob_corrupted_in_registry_storage_is_refused(tmp_path: Path, registry, image) -> None:
+    built, store = image
+    push_image(built, store, f"{registry.host}/fsnbuild/rotten:1")
+    # The reference registry does not re-hash what it serves: damage its stored copy in place.
+    layer = built.layers[0].digest  # this layer holds the test name: no other test shares it
+    stored = registry.root / "docker/registry/v2/blobs/sha256" / layer.hex[:2] / layer.hex / "data"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+
+    fresh = BlobStore(tmp_path / "fresh")
+    with pytest.raises(DigestMismatchError) as info:
+        fetch_image(parse_source(f"docker://{registry.host}/fsnbuild/rotten:1"), None, fresh)
+    assert str(layer) in str(info.value)
+    assert str(Digest.of_bytes(bytes(data))) in str(info.value)
+    assert not fresh.has(layer)
+    assert built.manifest_digest not in fresh.digests()
 
 
 def test_unreachable_registry_names_host_and_port(tmp_path: Path) -> None:

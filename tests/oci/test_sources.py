@@ -21,7 +21,7 @@ from fsnbuild.oci.image import (
     build_image,
 )
 from fsnbuild.oci.layout import write_layout, write_oci_archive
-from fsnbuild.oci.registry import ImageRef
+from fsnbuild.oci.reference import ImageRef
 from fsnbuild.oci.sources import Source, fetch_image, parse_source
 
 EPOCH = 1767225600

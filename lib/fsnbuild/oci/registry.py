@@ -27,58 +27,17 @@ from fsnbuild.oci.image import (
     load_image,
     select_platform,
 )
+from fsnbuild.oci.reference import MIRROR_ENV, ImageRef
 
 log = logging.getLogger(__name__)
 
-MIRROR_ENV = "FSNBUILD_REGISTRY_MIRROR"
 _ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
+_MAX_MANIFEST = 4 << 20
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _CREDENTIALS_HINT = (
     "give credentials with `docker login {host}` (read from ~/.docker/config.json `auths`, "
     "or $DOCKER_CONFIG/config.json) or pass a username and password"
 )
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """``HOST[:PORT]/REPO[:TAG][@DIGEST]``; ``registry`` is None for a name without a host,
-    which only a registry mirror can serve (fsnbuild names no default registry)."""
-
-    registry: str | None
-    repository: str
-    tag: str | None
-    digest: Digest | None
-
-    @classmethod
-    def parse(cls, text: str) -> ImageRef:
-        name, _, digest_text = text.partition("@")
-        digest = Digest.parse(digest_text, what=f"image {text!r}") if digest_text else None
-        first, slash, rest = name.partition("/")
-        registry: str | None = None
-        if slash and ("." in first or ":" in first or first == "localhost"):
-            registry, name = first, rest
-        tag = None
-        last_colon = name.rfind(":")
-        if last_colon > name.rfind("/"):
-            name, tag = name[:last_colon], name[last_colon + 1 :]
-        if registry is None and "/" not in name:
-            name = f"library/{name}"  # the convention of Docker's default registry and mirrors
-        if not re.fullmatch(r"[a-z0-9]+([._/-][a-z0-9]+)*", name) or tag == "":
-            raise RegistryError(
-                f"{text!r} is not an image reference",
-                hint="write HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]",
-            )
-        return cls(registry, name, tag, digest)
-
-    @property
-    def reference(self) -> str:
-        """What to ask the registry for: the digest when pinned, else the tag."""
-        return str(self.digest) if self.digest else (self.tag or "latest")
-
-    def __str__(self) -> str:
-        text = f"{self.registry}/{self.repository}" if self.registry else self.repository
-        text += f":{self.tag}" if self.tag else ""
-        return text + (f"@{self.digest}" if self.digest else "")
 
 
 @dataclass(frozen=True)
@@ -110,11 +69,6 @@ def docker_config_credentials(host: str, config_path: Path | None = None) -> Cre
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return Credentials(user, password)
     return None
-
-
-def registry_mirror(explicit: str | None = None) -> str | None:
-    """The host[:port] to pull from instead of an image's own registry, if one is set."""
-    return explicit or os.environ.get(MIRROR_ENV) or None
 
 
 Body = bytes | Callable[[], Any] | None
@@ -150,12 +104,12 @@ class RegistryClient:
         leaves nothing behind; ``expected`` may name the index or the platform manifest.
         """
         repo = ref.repository
-        top_bytes, top_type = self.get_manifest(repo, ref.reference)
+        top_bytes, top_type = self.get_manifest(repo, ref.reference, label=str(ref))
         top_digest = Digest.of_bytes(top_bytes)
         data, digest = top_bytes, top_digest
         if top_type in INDEX_TYPES:
             chosen = select_platform(json.loads(top_bytes), what=f"{self.host}/{repo}@{top_digest}")
-            data, _ = self.get_manifest(repo, str(chosen.digest))
+            data, _ = self.get_manifest(repo, str(chosen.digest), label=str(ref))
             digest = chosen.digest
         if expected is not None and expected not in (top_digest, digest):
             raise DigestMismatchError(
@@ -172,17 +126,29 @@ class RegistryClient:
         store.put_bytes(data, expected=digest, what=f"manifest {what}")
         return load_image(store, digest)
 
-    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
-        """The manifest bytes and media type; a digest reference is checked against the bytes."""
+    def get_manifest(
+        self, repository: str, reference: str, *, label: str = ""
+    ) -> tuple[bytes, str]:
+        """The manifest bytes and media type; a digest reference is checked against the bytes.
+
+        ``label`` is the image as the user named it, for messages.
+        """
         url = f"{self.base}/v2/{repository}/manifests/{reference}"
-        resp = self._request("GET", url, repository, headers={"Accept": _ACCEPT})
-        if resp.status_code == 404:
+        headers = {"Accept": _ACCEPT}
+        with self._request("GET", url, repository, headers=headers, stream=True) as resp:
+            if resp.status_code == 404:
+                raise RegistryError(
+                    f"registry {self.host} has no manifest {reference} for {label or repository}",
+                    hint="check the repository, tag and digest; was the image pushed there?",
+                )
+            self._expect(resp, 200, f"manifest {repository}:{reference}")
+            # Real manifests are kilobytes; registries cap them at 4 MiB.
+            data = resp.raw.read(_MAX_MANIFEST + 1, decode_content=True)
+        if len(data) > _MAX_MANIFEST:
             raise RegistryError(
-                f"{self.host}/{repository}: no manifest {reference}",
-                hint=f"check the repository, tag and digest; is the image pushed to {self.host}?",
+                f"registry {self.host}: manifest {repository}:{reference} exceeds 4 MiB",
+                hint="this is not an image manifest; check the reference",
             )
-        self._expect(resp, 200, f"manifest {repository}:{reference}")
-        data = resp.content
         if reference.startswith("sha256:"):
             actual = Digest.of_bytes(data)
             if str(actual) != reference:

@@ -18,7 +18,8 @@ from fsnbuild.oci.blobs import BlobStore
 from fsnbuild.oci.docker_archive import read_docker_archive
 from fsnbuild.oci.image import Image
 from fsnbuild.oci.layout import read_layout
-from fsnbuild.oci.registry import Credentials, ImageRef, client_for, registry_mirror
+from fsnbuild.oci.reference import ImageRef, registry_mirror
+from fsnbuild.oci.registry import Credentials, client_for
 
 log = logging.getLogger(__name__)
 
