@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,15 +77,34 @@ def build_layers(
     epoch: int,
     scheme: VenvScheme | None = None,
     owner: tuple[int, int] | None = (0, 0),
+    jobs: int | None = None,
     on_layer: Callable[[BuiltLayer], None] | None = None,
 ) -> list[BuiltLayer]:
-    """``build_layer`` for every plan, in plan order."""
-    built = []
-    for plan in plans:
-        layer = build_layer(
-            plan, wheels, work_dir, out_dir, epoch=epoch, scheme=scheme, owner=owner
-        )
-        if on_layer is not None:
-            on_layer(layer)
-        built.append(layer)
+    """``build_layer`` for every plan; returned (and reported to ``on_layer``) in plan order.
+
+    Layers are independent, so ``jobs`` of them are built at once (default: one per core, at
+    most 4); gzip and zlib release the GIL, so threads use the cores. The bytes do not depend
+    on ``jobs``.
+    """
+    workers = jobs or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layer") as pool:
+        futures = [
+            pool.submit(
+                build_layer,
+                plan,
+                wheels,
+                work_dir,
+                out_dir,
+                epoch=epoch,
+                scheme=scheme,
+                owner=owner,
+            )
+            for plan in plans
+        ]
+        built = []
+        for future in futures:
+            layer = future.result()
+            if on_layer is not None:
+                on_layer(layer)
+            built.append(layer)
     return built
