@@ -107,6 +107,7 @@ def _empty_dir(root: Path, folder: Path) -> list[str]:
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     if path.is_symlink():
         path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(mode)
 
