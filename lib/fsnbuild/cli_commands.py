@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from fsnbuild.cli import app, err, out, project, reporting
 from fsnbuild.lock import indexes, run
@@ -75,3 +82,227 @@ def _check(proj: run.Project, variants: list[str]) -> None:
     if bad:
         err.print("[yellow]hint:[/] run `fsnbuild lock` for the variants named above")
         raise typer.Exit(3)
+
+
+def _cache_dir(value: Path | None) -> Path:
+    if value is not None:
+        return value
+    root = os.environ.get("FSNBUILD_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fsnbuild"
+    )
+    return Path(root)
+
+
+@app.command("image")
+def image_command(
+    variant: Annotated[str, typer.Option("--variant", "-v", help="the variant to build")],
+    out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
+    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(help="base source: docker://, docker-daemon:, oci:, oci-archive:, docker-archive:"),
+    ] = None,
+    offline: Annotated[bool, typer.Option(help="never touch the network")] = False,
+    wheelhouse: Annotated[Path | None, typer.Option(help="folder of wheels to use first")] = None,
+    index: Annotated[list[str] | None, typer.Option("--index", help="NAME=URL for this run")] = None,
+    load: Annotated[bool, typer.Option("--load", help="load into the local Docker engine")] = False,
+    smoke: Annotated[bool, typer.Option("--smoke", help="load, then import the stack in Docker")] = False,
+    push: Annotated[str | None, typer.Option(help="push to docker://HOST/REPO[:TAG]")] = None,
+    qcow2: Annotated[bool, typer.Option("--qcow2", help="also build the variant's QCOW2 disk")] = False,
+) -> None:
+    """Build a variant's container image from its lock (and optionally its QCOW2 disk)."""
+    from fsnbuild.image.build import Options, build_variant_image
+
+    with reporting():
+        proj = project()
+        options = Options(
+            out_dir=out_dir, cache_dir=_cache_dir(cache_dir), base_source=base, offline=offline,
+            wheelhouse=wheelhouse, index_overrides=indexes.parse_overrides(index or [], proj),
+        )
+        started = time.monotonic()
+        with _download_progress() as progress:
+            result = build_variant_image(
+                proj, variant, options,
+                step=lambda text: err.print(f"[cyan]{variant}[/] {escape(text)}"),
+                progress=progress,
+            )
+        out.print(
+            f"[bold]{result.ref}[/] {result.image.manifest_digest} "
+            f"({'cache hit' if result.cache_hit else f'{result.layers_built} layers built, {result.layers_reused} reused'}, "
+            f"{time.monotonic() - started:.1f}s)"
+        )
+        out.print(f"  docker archive: {result.docker_archive}")
+        out.print(f"  OCI layout:     {result.layout}")
+        if load or smoke:
+            from fsnbuild.oci.sources import load_into_docker
+
+            image_id = load_into_docker(result.docker_archive)
+            out.print(f"  loaded into Docker as {result.ref} ({image_id})")
+        if smoke:
+            from fsnbuild.image.smoke import smoke_check
+
+            modules = proj.variants[variant].smoke
+            out.print(f"  smoke check: {smoke_check(result.ref, modules)}")
+        if push:
+            from fsnbuild.oci.blobs import BlobStore
+            from fsnbuild.oci.sources import push_image
+
+            digest = push_image(result.image, BlobStore(options.cache_dir / "oci"), push)
+            out.print(f"  pushed to {push} as {digest}")
+        if qcow2:
+            _build_disk(proj, variant, result, options)
+
+
+def _build_disk(proj: run.Project, variant: str, result: object, options: object) -> None:
+    from fsnbuild.disk.build import build_variant_disk
+
+    disk = build_variant_disk(
+        proj, variant, result, options,  # type: ignore[arg-type]
+        step=lambda text: err.print(f"[cyan]{variant} disk[/] {escape(text)}"),
+    )
+    out.print(f"  QCOW2: {disk}")
+
+
+@contextlib.contextmanager
+def _download_progress() -> Iterator[Callable[[Any], None] | None]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    if not err.is_terminal:
+        yield None
+        return
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), console=err, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def update(event: Any) -> None:
+        if event.source != "index":
+            return
+        task = tasks.get(event.filename)
+        if task is None:
+            task = tasks[event.filename] = bars.add_task(str(event.package), total=event.total)
+        bars.update(task, completed=event.done)
+        if event.finished:
+            bars.remove_task(task)
+
+    with bars:
+        yield update
+
+
+@app.command("gc")
+def gc_command(
+    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
+) -> None:
+    """Delete cached blobs that no build or layer record refers to."""
+    from fsnbuild.image.build import collect_garbage
+
+    with reporting():
+        files, freed = collect_garbage(_cache_dir(cache_dir))
+        out.print(f"removed {files} blobs, {freed / 1e6:.1f} MB freed")
+
+
+@app.command("wheelhouse")
+def wheelhouse_command(
+    variant: Annotated[str, typer.Option("--variant", "-v", help="the variant whose lock to fill from")],
+    dest: Annotated[Path, typer.Argument(help="folder to fill with the lock's wheels")],
+    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
+    index: Annotated[list[str] | None, typer.Option("--index", help="NAME=URL for this run")] = None,
+) -> None:
+    """Fill a folder with a lock's verified wheels, for offline builds elsewhere."""
+    from fsnbuild.layers.fetch import WheelCache, fill_wheelhouse, target_tags
+
+    with reporting():
+        proj = project()
+        lock = run.require_fresh(proj, variant)
+        urls = indexes.resolve_index_urls(proj, indexes.parse_overrides(index or [], proj))
+        t = proj.target
+        paths = fill_wheelhouse(
+            lock, dest, WheelCache(_cache_dir(cache_dir) / "wheels"),
+            index_urls={k: v for k, v in urls.urls.items() if v},
+            target_tags=target_tags(t.python, t.glibc, t.arch),
+        )
+        out.print(f"{len(paths)} wheels in {dest}")
+
+
+@app.command("serve-index")
+def serve_index_command(
+    wheels: Annotated[Path, typer.Argument(help="folder of wheels")],
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 0,
+) -> None:
+    """Serve a folder of wheels as a PEP 503 index on 127.0.0.1 (e.g. a CPU-index mirror)."""
+    import tempfile
+
+    from fsnbuild.lock.localindex import build_simple_index, serve
+
+    with reporting(), tempfile.TemporaryDirectory() as tmp:
+        names = build_simple_index(wheels, Path(tmp))
+        with serve(Path(tmp), port) as url:
+            out.print(f"serving {', '.join(names)} at {url} (Ctrl-C stops)")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+
+
+standin_app = typer.Typer(help="The local stand-in for the flwr/supernode base image.", no_args_is_help=True)
+app.add_typer(standin_app, name="standin")
+
+
+@standin_app.command("build")
+def standin_build_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
+    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
+    push: Annotated[str | None, typer.Option(help="registry HOST:PORT to serve it from")] = None,
+    pin: Annotated[bool, typer.Option("--pin", help="write its digest into variants.toml")] = False,
+) -> None:
+    """Build the reproducible stand-in base (Debian bookworm, Python 3.11, flwr in /python/venv)."""
+    import hashlib
+    import tempfile
+
+    from fsnbuild.config.load import read_document
+    from fsnbuild.oci.blobs import BlobStore
+    from fsnbuild.oci.layout import read_layout
+    from fsnbuild.standin.build import build_standin_for_project
+    from fsnbuild.standin.serve import serve_standin
+
+    with reporting():
+        proj = project()
+        cache = _cache_dir(cache_dir)
+        layout = out_dir / "supernode-standin.oci"
+        base_lock = proj.locks_dir / "base.pylock.toml"
+        key = hashlib.sha256(base_lock.read_bytes() + str(proj.product.epoch).encode()).hexdigest()
+        stamp = out_dir / "supernode-standin.key"
+        started = time.monotonic()
+        if layout.exists() and stamp.exists() and stamp.read_text().strip() == key:
+            with tempfile.TemporaryDirectory() as tmp:
+                digest = read_layout(layout, BlobStore(Path(tmp))).manifest_digest
+            err.print(f"[cyan]stand-in[/] reusing {layout} (base lock and epoch unchanged)")
+        else:
+            err.print("[cyan]stand-in[/] debootstrap, venv, layers (about a minute)")
+            with tempfile.TemporaryDirectory(prefix="fsnbuild-standin-", dir=_mkdir(cache)) as work:
+                image = build_standin_for_project(
+                    proj, work_dir=Path(work), cache_dir=cache / "wheels", out_layout=layout,
+                    docker_archive=out_dir / "supernode-standin.docker.tar",
+                )
+            digest = image.manifest_digest
+            stamp.write_text(key + "\n")
+        out.print(f"stand-in {digest} ({time.monotonic() - started:.0f}s) in {layout}")
+        if digest != proj.base.digest:
+            if pin:
+                doc = read_document(proj.path)
+                doc["base"]["digest"] = str(digest)  # type: ignore[index]
+                proj.path.write_text(doc.as_string())
+                out.print(f"pinned {digest} in {proj.path.name}; run `fsnbuild lock` next")
+            else:
+                err.print(
+                    f"[yellow]warning:[/] variants.toml pins {proj.base.digest}; this build is "
+                    f"{digest}. The stand-in did not reproduce (or the pin is for another base); "
+                    "`--pin` records the new digest"
+                )
+        if push:
+            served = serve_standin(layout, push, expected=digest)
+            out.print(f"serving {proj.base.repository}@{served} at {push}")
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,1 @@
+"""Container images of the variants: base inspection, input-addressed cache, build, smoke."""

@@ -1,0 +1,255 @@
+"""``fsnbuild image``: a variant's container image as a pure function of its inputs.
+
+The build key hashes everything the image depends on (builder version, base digest, lock,
+target, epoch, name). A key already built whose blobs still verify is returned at once; a
+changed lock rebuilds only the layers whose packages changed, since each layer is cached by
+the hash of its own inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fsnbuild import __version__
+from fsnbuild.config import Project
+from fsnbuild.digest import Digest
+from fsnbuild.errors import FsnbuildError
+from fsnbuild.fsutil import write_text_atomic
+from fsnbuild.image.base import BaseFacts, check_target, inspect_base
+from fsnbuild.layers.build import build_layer
+from fsnbuild.layers.fetch import FetchProgress, WheelCache, fetch_wheels, target_tags
+from fsnbuild.layers.install import VenvScheme
+from fsnbuild.layers.plan import LayerPlan, plan_layers
+from fsnbuild.lock.indexes import resolve_index_urls
+from fsnbuild.lock.run import lock_paths, require_fresh
+from fsnbuild.oci.blobs import BlobStore
+from fsnbuild.oci.docker_archive import write_docker_archive
+from fsnbuild.oci.image import Image, NewLayer, build_image, load_image, rfc3339
+from fsnbuild.oci.layout import write_layout
+from fsnbuild.oci.sources import fetch_image, parse_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    out_dir: Path
+    cache_dir: Path
+    base_source: str | None = None  # default: docker://REPOSITORY@DIGEST (with a mirror)
+    offline: bool = False
+    wheelhouse: Path | None = None
+    index_overrides: Mapping[str, str] = field(default_factory=dict)
+    jobs: int = 8
+
+
+@dataclass(frozen=True)
+class Result:
+    variant: str
+    ref: str
+    image: Image
+    key: str
+    cache_hit: bool
+    docker_archive: Path
+    layout: Path
+    layers_built: int
+    layers_reused: int
+
+
+Step = Callable[[str], None]
+Progress = Callable[[FetchProgress], None]
+
+
+def build_variant_image(
+    project: Project,
+    variant_name: str,
+    options: Options,
+    *,
+    step: Step | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """Build (or find in the cache) the container image of one variant; write its outputs."""
+    say = step or (lambda _: None)
+    variant = project.variants[variant_name] if variant_name in project.variants else None
+    lock = require_fresh(project, variant_name) if variant else _unknown(project, variant_name)
+    assert variant is not None
+    ref = project.product.image_ref(variant.framework)
+    lock_sha = Digest.of_file(lock_paths(project, variant_name)[1])
+    key = _hash({
+        "builder": __version__, "base": str(project.base.digest), "lock": str(lock_sha),
+        "target": project.canonical(project.target), "epoch": project.product.epoch,
+        "ref": ref, "variant": variant.name, "framework": variant.framework,
+    })
+    store = BlobStore(options.cache_dir / "oci")
+    record = options.cache_dir / "builds" / f"{key}.json"
+
+    cached = _cached_image(store, record)
+    if cached is not None:
+        say("cache hit: inputs unchanged and every blob verified")
+        return _write_outputs(project, variant_name, ref, cached, key, True, options, 0, 0, say)
+
+    say(f"fetching base {project.base.repository}@{project.base.digest.short}")
+    base = _fetch_base(project, options, store)
+    facts = inspect_base(base, store, options.cache_dir / "bases")
+    check_target(facts, project.target, project.base.reference)
+
+    plans = plan_layers(lock.packages, heavy=variant.heavy, base_has=facts.dists)
+    wanted = [p for plan in plans for p in plan.packages]
+    say(f"fetching {len(wanted)} wheels ({len(lock.packages) - len(wanted)} already in the base)")
+    urls = resolve_index_urls(project, options.index_overrides) if not options.offline else None
+    wheels = fetch_wheels(
+        wanted, WheelCache(options.cache_dir / "wheels"),
+        index_urls={k: v for k, v in (urls.urls.items() if urls else []) if v},
+        target_tags=target_tags(project.target.python, project.target.glibc, project.target.arch),
+        wheelhouse=options.wheelhouse, offline=options.offline, jobs=options.jobs, progress=progress,
+    )
+
+    layers, built = [], 0
+    for plan in plans:
+        layer, fresh = _layer(plan, wheels, facts, project.product.epoch, store, options.cache_dir)
+        layers.append(layer)
+        built += fresh
+        say(f"layer {plan.name}: {layer.digest.short} ({'built' if fresh else 'cached'})")
+
+    image = build_image(
+        store, base=base, layers=layers, labels=_labels(project, variant_name, lock_sha),
+        history=[f"fsnbuild {__version__}: install {layer.comment}" for layer in layers],
+        created_epoch=project.product.epoch,
+    )
+    write_text_atomic(record, json.dumps({"manifest": str(image.manifest_digest), "ref": ref}) + "\n")
+    return _write_outputs(
+        project, variant_name, ref, image, key, False, options, built, len(layers) - built, say
+    )
+
+
+def _unknown(project: Project, name: str) -> None:
+    from fsnbuild.lock.run import select_variants
+
+    select_variants(project, [name])  # raises the "unknown variant" ConfigError
+
+
+def _fetch_base(project: Project, options: Options, store: BlobStore) -> Image:
+    text = options.base_source or f"docker://{project.base.repository}@{project.base.digest}"
+    return fetch_image(parse_source(text), project.base.digest, store)
+
+
+def _layer(
+    plan: LayerPlan,
+    wheels: Mapping[str, Path],
+    facts: BaseFacts,
+    epoch: int,
+    store: BlobStore,
+    cache_dir: Path,
+) -> tuple[NewLayer, bool]:
+    scheme = VenvScheme(prefix=facts.venv, python=facts.python)
+    key = _hash({
+        "builder": __version__, "epoch": epoch, "venv": facts.venv, "python": facts.python,
+        "owner": list(facts.owner),
+        "wheels": sorted(str(w.sha256) for p in plan.packages for w in p.wheels),
+        "packages": [p.pin for p in plan.packages],
+    })
+    record = cache_dir / "layers" / f"{key}.json"
+    if record.exists():
+        raw = json.loads(record.read_text())
+        digest = Digest.parse(raw["digest"])
+        if store.has(digest):
+            layer = NewLayer(store.path(digest), digest, Digest.parse(raw["diff_id"]), raw["size"], raw["comment"])
+            return layer, False
+    with tempfile.TemporaryDirectory(dir=_mkdir(cache_dir / "tmp")) as tmp:
+        built = build_layer(plan, wheels, Path(tmp) / "work", Path(tmp) / "out", epoch=epoch,
+                            scheme=scheme, owner=facts.owner)
+        blob = built.blob
+        store.put_file(blob.path, expected=blob.digest, what=f"layer {plan.name}")
+    layer = NewLayer(store.path(blob.digest), blob.digest, blob.diff_id, blob.size, blob.comment)
+    write_text_atomic(record, json.dumps({
+        "digest": str(blob.digest), "diff_id": str(blob.diff_id), "size": blob.size, "comment": blob.comment,
+    }) + "\n")
+    return layer, True
+
+
+def _cached_image(store: BlobStore, record: Path) -> Image | None:
+    if not record.exists():
+        return None
+    try:
+        image = load_image(store, Digest.parse(json.loads(record.read_text())["manifest"]))
+        for descriptor in image.layers:
+            store.verify(descriptor.digest)
+    except (FsnbuildError, OSError, KeyError, ValueError) as exc:
+        log.warning("cached build %s no longer verifies (%s); rebuilding", record.stem[:12], exc)
+        return None
+    return image
+
+
+def _labels(project: Project, variant: str, lock_sha: Digest) -> dict[str, str]:
+    v = project.variants[variant]
+    return {
+        "io.fsnbuild.variant": variant,
+        "io.fsnbuild.framework": v.framework,
+        "io.fsnbuild.lock.sha256": lock_sha.hex,
+        "io.fsnbuild.base.digest": str(project.base.digest),
+        "io.fsnbuild.builder": f"fsnbuild {__version__}",
+        "org.opencontainers.image.title": project.product.image_ref(v.framework).split(":")[0],
+        "org.opencontainers.image.version": project.product.version,
+        "org.opencontainers.image.created": rfc3339(project.product.epoch),
+        "org.opencontainers.image.description": f"Flower SuperNode with the {v.framework} stack",
+        "org.opencontainers.image.base.name": f"{project.base.repository}:{project.base.tag}",
+        "org.opencontainers.image.base.digest": str(project.base.digest),
+    }
+
+
+def _write_outputs(
+    project: Project, variant: str, ref: str, image: Image, key: str, hit: bool,
+    options: Options, built: int, reused: int, say: Step,
+) -> Result:
+    store = BlobStore(options.cache_dir / "oci")
+    stem = ref.replace(":", "-")
+    folder = _mkdir(options.out_dir)
+    archive, layout = folder / f"{stem}.docker.tar", folder / f"{stem}.oci"
+    say(f"writing {archive.name} and {layout.name}/")
+    write_docker_archive(image, store, archive, repo_tags=[ref], epoch=project.product.epoch)
+    write_layout(image, store, layout, ref=ref)
+    summary = {
+        "variant": variant, "image": ref, "manifest": str(image.manifest_digest),
+        "config": str(image.config_digest), "layers": [str(d.digest) for d in image.layers],
+        "build-key": key, "base": str(project.base.digest),
+    }
+    write_text_atomic(folder / f"{stem}.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return Result(variant, ref, image, key, hit, archive, layout, built, reused)
+
+
+def collect_garbage(cache_dir: Path) -> tuple[int, int]:
+    """Delete blobs no build or layer record refers to; return (files, bytes) freed."""
+    store = BlobStore(cache_dir / "oci")
+    keep: set[Digest] = set()
+    for record in sorted((cache_dir / "builds").glob("*.json")):
+        try:
+            image = load_image(store, Digest.parse(json.loads(record.read_text())["manifest"]))
+        except (FsnbuildError, KeyError, ValueError):
+            record.unlink()
+            continue
+        keep |= {image.manifest_digest, image.config_digest, *(d.digest for d in image.layers)}
+    for record in sorted((cache_dir / "layers").glob("*.json")):
+        keep.add(Digest.parse(json.loads(record.read_text())["digest"]))
+    files = freed = 0
+    for digest in store.digests():
+        if digest not in keep:
+            freed += store.size(digest)
+            files += 1
+            store.delete(digest)
+    shutil.rmtree(cache_dir / "tmp", ignore_errors=True)
+    return files, freed
+
+
+def _hash(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
