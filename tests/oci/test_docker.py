@@ -3,7 +3,9 @@ come back out through the docker-daemon: transport."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,10 +40,26 @@ def client() -> Iterator[object]:
     except docker.errors.DockerException as exc:
         pytest.skip(f"no Docker engine: {exc}")
     yield engine
-    # Remove only the images these tests tagged.
-    for image in engine.images.list(name=REPO):
-        engine.images.remove(image.id, force=True)
     engine.close()
+
+
+@pytest.fixture
+def tag(client, request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
+    """Make tags unique to this test; untag them afterwards (identical images share an ID,
+    so removing by ID would pull the image from under a test running in parallel)."""
+    made: list[str] = []
+    test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:80]
+
+    def make(suffix: str) -> str:
+        name = f"{REPO}:{test}-{suffix}"
+        if name not in made:
+            made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(name)
 
 
 @pytest.fixture
@@ -72,32 +90,32 @@ def run(client, image_ref: str, *command: str) -> str:
 
 
 def test_docker_loads_and_runs_a_built_image(
-    tmp_path: Path, client, busybox_layer, make_layer
+    tmp_path: Path, client, tag, busybox_layer, make_layer
 ) -> None:
     store = BlobStore(tmp_path / "store")
     image = build_busybox(store, busybox_layer, make_layer)
     archive = tmp_path / "image.tar"
-    write_docker_archive(image, store, archive, repo_tags=[f"{REPO}:built"], epoch=EPOCH)
+    write_docker_archive(image, store, archive, repo_tags=[tag("built")], epoch=EPOCH)
 
     image_id = load_into_docker(archive)
     assert image_id == str(image.config_digest)
-    assert run(client, f"{REPO}:built", "cat", "/etc/greeting") == "hello from fsnbuild\n"
-    loaded = client.images.get(f"{REPO}:built")
+    assert run(client, tag("built"), "cat", "/etc/greeting") == "hello from fsnbuild\n"
+    loaded = client.images.get(tag("built"))
     assert loaded.attrs["RootFS"]["Layers"] == [str(d) for d in image.diff_ids]
     assert loaded.attrs["Created"].startswith("2026-01-01T00:00:00")
 
 
 def test_docker_daemon_round_trip_keeps_the_image_id(
-    tmp_path: Path, client, busybox_layer, make_layer
+    tmp_path: Path, client, tag, busybox_layer, make_layer
 ) -> None:
     store = BlobStore(tmp_path / "store")
     image = build_busybox(store, busybox_layer, make_layer)
     archive = tmp_path / "image.tar"
-    write_docker_archive(image, store, archive, repo_tags=[f"{REPO}:roundtrip"], epoch=EPOCH)
+    write_docker_archive(image, store, archive, repo_tags=[tag("roundtrip")], epoch=EPOCH)
     load_into_docker(archive)
 
     fresh = BlobStore(tmp_path / "fresh")
-    source = parse_source(f"docker-daemon:{REPO}:roundtrip")
+    source = parse_source(f"docker-daemon:{tag('roundtrip')}")
     back = fetch_image(source, image.config_digest, fresh)
     assert back.config_digest == image.config_digest
     assert back.diff_ids == image.diff_ids
@@ -110,31 +128,31 @@ def test_docker_daemon_round_trip_keeps_the_image_id(
     stacked = build_image(fresh, base=back, layers=[extra], created_epoch=EPOCH)
     assert [d.media_type for d in stacked.layers] == [OCI_LAYER, OCI_LAYER, OCI_LAYER_GZIP]
     write_docker_archive(
-        stacked, fresh, tmp_path / "s.tar", repo_tags=[f"{REPO}:stacked"], epoch=EPOCH
+        stacked, fresh, tmp_path / "s.tar", repo_tags=[tag("stacked")], epoch=EPOCH
     )
     assert load_into_docker(tmp_path / "s.tar") == str(stacked.config_digest)
-    assert run(client, f"{REPO}:stacked", "cat", "/etc/greeting", "/etc/extra") == (
+    assert run(client, tag("stacked"), "cat", "/etc/greeting", "/etc/extra") == (
         "hello from fsnbuild\nstacked\n"
     )
 
 
 def test_docker_daemon_with_wrong_digest_names_both_and_keeps_nothing(
-    tmp_path: Path, client, busybox_layer, make_layer
+    tmp_path: Path, client, tag, busybox_layer, make_layer
 ) -> None:
     store = BlobStore(tmp_path / "store")
     image = build_busybox(store, busybox_layer, make_layer)
-    write_docker_archive(
-        image, store, tmp_path / "i.tar", repo_tags=[f"{REPO}:pinned"], epoch=EPOCH
-    )
+    write_docker_archive(image, store, tmp_path / "i.tar", repo_tags=[tag("pinned")], epoch=EPOCH)
     load_into_docker(tmp_path / "i.tar")
     wrong = Digest.of_bytes(b"another image")
     fresh = BlobStore(tmp_path / "fresh")
     with pytest.raises(DigestMismatchError) as info:
-        fetch_image(parse_source(f"docker-daemon:{REPO}:pinned"), wrong, fresh)
+        fetch_image(parse_source(f"docker-daemon:{tag('pinned')}"), wrong, fresh)
     assert str(wrong) in str(info.value) and str(image.config_digest) in str(info.value)
     assert fresh.digests() == []
 
 
 def test_docker_daemon_unknown_image_is_a_clear_error(tmp_path: Path, client) -> None:
     with pytest.raises(RegistryError, match="no such image"):
-        fetch_image(parse_source(f"docker-daemon:{REPO}:absent"), None, BlobStore(tmp_path))
+        fetch_image(
+            parse_source(f"docker-daemon:{REPO}:absent-{tmp_path.name}"), None, BlobStore(tmp_path)
+        )
