@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
 import pytest
 from packaging.tags import Tag
+from rich.console import Console
+from rich.progress import Progress
 
 from fsnbuild.digest import Digest
 from fsnbuild.errors import WheelError
@@ -18,6 +21,7 @@ from fsnbuild.layers.fetch import (
     fill_wheelhouse,
     target_tags,
 )
+from fsnbuild.layers.progress import rich_fetch_progress
 from fsnbuild.lock.model import Lock, LockedPackage, LockedWheel
 
 from .wheels import LocalIndex, build_wheel, locked
@@ -236,3 +240,37 @@ def test_fill_wheelhouse_copies_each_target_wheel_and_reports_progress(
 def test_tag_list_is_a_list_of_tags() -> None:
     assert all(isinstance(t, Tag) for t in TAGS)
     assert len(TAGS) == len(set(TAGS))
+
+
+def test_download_larger_than_the_locked_size_is_cut_off(
+    tmp_path: Path, local_index: LocalIndex
+) -> None:
+    wheel = build_wheel(tmp_path / "w", "lambda")
+    local_index.add(wheel, served=wheel.read_bytes() * 4)
+    package = locked(wheel)
+    cache = WheelCache(tmp_path / "cache")
+
+    with pytest.raises(WheelError, match=f"more than the {wheel.stat().st_size} bytes"):
+        fetch_wheels([package], cache, index_urls={"local": local_index.url}, target_tags=TAGS)
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+
+
+def test_rich_progress_gets_one_finished_task_per_wheel(
+    tmp_path: Path, local_index: LocalIndex
+) -> None:
+    wheels = [build_wheel(tmp_path / "w", name) for name in ("mu", "nu")]
+    for wheel in wheels:
+        local_index.add(wheel)
+    progress = Progress(console=Console(file=io.StringIO()))
+
+    fetch_wheels(
+        [locked(w) for w in wheels],
+        WheelCache(tmp_path / "cache"),
+        index_urls={"local": local_index.url},
+        target_tags=TAGS,
+        progress=rich_fetch_progress(progress),
+    )
+    tasks = sorted((t.description, t.completed, t.total) for t in progress.tasks)
+    assert tasks == [
+        (f"{w.name.split('-')[0]} (index)", w.stat().st_size, w.stat().st_size) for w in wheels
+    ]

@@ -197,7 +197,9 @@ def _get_one(
         )
     url = simple_index.find_file(base, package.name, wheel.filename)
     with cache.staging(wheel) as tmp:
-        simple_index.download(url, tmp, on_chunk=lambda done: report("index", done, False))
+        simple_index.download(
+            url, tmp, limit=wheel.size, on_chunk=lambda done: report("index", done, False)
+        )
     path = cache.commit(wheel, tmp, what=package.pin)
     report("index", wheel.size or path.stat().st_size, True)
     return path

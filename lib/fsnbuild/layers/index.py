@@ -116,8 +116,17 @@ def find_file(index_url: str, project: str, filename: str) -> str:
     return files[filename]
 
 
-def download(url: str, dest: Path, *, on_chunk: Callable[[int], None] | None = None) -> int:
-    """Stream ``url`` into ``dest``; return the byte count. The caller verifies the hash."""
+def download(
+    url: str,
+    dest: Path,
+    *,
+    limit: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Stream ``url`` into ``dest``; return the byte count. The caller verifies the hash.
+
+    Past ``limit`` bytes (the locked size) the download stops: a larger file cannot match.
+    """
     log.debug("downloading %s", redact(url))
     try:
         with _session().get(url, stream=True, timeout=_TIMEOUT) as response:
@@ -128,6 +137,11 @@ def download(url: str, dest: Path, *, on_chunk: Callable[[int], None] | None = N
                 for chunk in response.iter_content(_CHUNK):
                     out.write(chunk)
                     done += len(chunk)
+                    if limit is not None and done > limit:
+                        raise WheelError(
+                            f"{redact(url)}: more than the {limit} bytes the lock records",
+                            hint="the index serves another file under this name",
+                        )
                     if on_chunk is not None:
                         on_chunk(done)
             return done
