@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -156,3 +157,25 @@ def test_docker_daemon_unknown_image_is_a_clear_error(tmp_path: Path, client) ->
         fetch_image(
             parse_source(f"docker-daemon:{REPO}:absent-{tmp_path.name}"), None, BlobStore(tmp_path)
         )
+
+
+def test_reads_docker_save_output_that_links_a_repeated_layer(
+    tmp_path: Path, client, tag, make_layer
+) -> None:
+    store = BlobStore(tmp_path / "store")
+    a, b = make_layer({"a": b"a"}, comment="a"), make_layer({"b": b"b"}, comment="b")
+    image = build_image(store, base=None, layers=[a, b, a], created_epoch=EPOCH)
+    write_docker_archive(image, store, tmp_path / "i.tar", repo_tags=[tag("dup")], epoch=EPOCH)
+    load_into_docker(tmp_path / "i.tar")
+
+    saved = tmp_path / "saved.tar"
+    with saved.open("wb") as out:
+        for chunk in client.images.get(tag("dup")).save(named=True):
+            out.write(chunk)
+    with tarfile.open(saved) as tar:
+        assert any(m.issym() for m in tar.getmembers())  # docker save stored the repeat as a link
+
+    back = fetch_image(
+        parse_source(f"docker-archive:{saved}"), image.config_digest, BlobStore(tmp_path / "f")
+    )
+    assert back.diff_ids == (a.diff_id, b.diff_id, a.diff_id)
