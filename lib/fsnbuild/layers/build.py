@@ -20,6 +20,9 @@ from fsnbuild.layers.tarball import LayerBlob, tar_tree
 
 log = logging.getLogger(__name__)
 
+# Mapping keys are invariant for type checkers: accept plain and normalized names alike.
+Wheels = Mapping[NormalizedName, Path] | Mapping[str, Path]
+
 
 @dataclass(frozen=True)
 class BuiltLayer:
@@ -38,7 +41,7 @@ def _set_times(tree: Path, epoch: int) -> None:
 
 def build_layer(
     plan: LayerPlan,
-    wheels: Mapping[NormalizedName, Path],
+    wheels: Wheels,
     work_dir: Path,
     out_dir: Path,
     *,
@@ -70,7 +73,7 @@ def build_layer(
 
 def build_layers(
     plans: Sequence[LayerPlan],
-    wheels: Mapping[NormalizedName, Path],
+    wheels: Wheels,
     work_dir: Path,
     out_dir: Path,
     *,

@@ -49,7 +49,7 @@ def plan_layers(
     packages: Iterable[LockedPackage],
     *,
     heavy: Iterable[str],
-    base_has: Mapping[str, str],
+    base_has: Mapping[str, str] | Mapping[NormalizedName, str],
     large_bytes: int = LARGE_WHEEL_BYTES,
     max_own_layers: int = MAX_OWN_LAYERS,
 ) -> list[LayerPlan]:
