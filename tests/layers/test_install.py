@@ -195,3 +195,25 @@ def test_wheel_failing_midway_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(WheelError, match="half"):
         install_wheel(wheel, tree)
     assert _listing(tree) == ["keep"]
+
+
+def test_file_shared_by_two_wheels_is_overwritten_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree = tmp_path / "tree"
+    first = build_wheel(tmp_path / "w", "ns-one", files={"ns/__init__.py": b"# one\n"})
+    second = build_wheel(tmp_path / "w", "ns-two", files={"ns/__init__.py": b"# two\n"})
+    install_wheel(first, tree)
+    install_wheel(second, tree)
+    assert (tree / SITE / "ns/__init__.py").read_bytes() == b"# two\n"
+    assert "ns/__init__.py overwrites a file of another wheel" in caplog.text
+
+
+def test_rejects_file_where_the_tree_has_a_folder(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / SITE / "clash/mod.py").mkdir(parents=True)
+    before = _listing(tree)
+    wheel = build_wheel(tmp_path / "w", "clash", files={"clash/mod.py": b""})
+    with pytest.raises(WheelError, match=r"clash/mod\.py.*is a folder"):
+        install_wheel(wheel, tree)
+    assert _listing(tree) == before

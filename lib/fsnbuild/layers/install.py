@@ -98,10 +98,11 @@ class _TreeDestination(SchemeDictionaryDestination):
         while not missing.exists():
             self.created_dirs.append(missing)
             missing = missing.parent
+        if not existed:
+            # Noted before writing: a write that fails halfway leaves a partial file to remove.
+            self.created.append(target)
         entry = super().write_to_fs(scheme, path, stream, is_executable)
         self.written.append(target)
-        if not existed:
-            self.created.append(target)
         return entry
 
     def undo(self) -> None:
@@ -189,9 +190,10 @@ def _check_wheel(
 def install_wheel(wheel: Path, tree: Path, scheme: VenvScheme | None = None) -> InstalledDist:
     """Install ``wheel`` into ``tree`` (the image's ``/``) for the venv ``scheme``.
 
-    Refuses (WheelError naming the wheel and the path) absolute or ``..`` paths, writes through
-    symlinks out of the tree, files that already exist and RECORD mismatches; a refused or
-    failed wheel leaves nothing in ``tree``.
+    Refuses (WheelError naming the wheel and the path) absolute or ``..`` paths, symlink
+    entries, writes through or onto symlinks, files where the tree has a folder, and RECORD
+    mismatches; a refused or failed wheel leaves nothing in ``tree``. Like pip, a file another
+    wheel already wrote is overwritten (with a warning).
     """
     scheme = scheme or VenvScheme()
     tree.mkdir(parents=True, exist_ok=True)
