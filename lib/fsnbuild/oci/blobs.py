@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from fsnbuild.digest import Digest
-from fsnbuild.errors import DigestMismatchError, FsnbuildError
+from fsnbuild.errors import DigestMismatchError, ImageError
 from fsnbuild.fsutil import atomic_path
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class BlobStore:
 
     def path(self, digest: Digest) -> Path:
         if digest.algorithm != "sha256":
-            raise FsnbuildError(
+            raise ImageError(
                 f"{digest}: only sha256 blobs are supported",
                 hint="OCI images and registries use sha256 digests",
             )
@@ -150,7 +150,7 @@ class BlobStore:
         try:
             return self.path(digest).open("rb")
         except FileNotFoundError:
-            raise FsnbuildError(
+            raise ImageError(
                 f"blob {digest} is not in the store {self.root}",
                 hint="fetch the image again; the store may have been cleaned",
             ) from None

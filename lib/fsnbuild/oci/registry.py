@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from fsnbuild.digest import Digest
-from fsnbuild.errors import DigestMismatchError, FsnbuildError, RegistryError
+from fsnbuild.errors import DigestMismatchError, RegistryError
 from fsnbuild.oci.blobs import CHUNK, BlobStore
 from fsnbuild.oci.image import (
     INDEX_TYPES,
@@ -375,7 +375,7 @@ def client_for(
     """A client for the registry serving ``ref``: the mirror when one is given, else its own."""
     host = mirror or ref.registry
     if host is None:
-        raise FsnbuildError(
+        raise RegistryError(
             f"image {ref} names no registry host",
             hint=f"write docker://HOST[:PORT]/{ref.repository}, or set {MIRROR_ENV}=HOST[:PORT]",
         )

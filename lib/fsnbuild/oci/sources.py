@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from fsnbuild.digest import Digest
-from fsnbuild.errors import DigestMismatchError, FsnbuildError, RegistryError
+from fsnbuild.errors import ConfigError, DigestMismatchError, RegistryError
 from fsnbuild.oci.blobs import BlobStore
 from fsnbuild.oci.docker_archive import read_docker_archive
 from fsnbuild.oci.image import Image
@@ -48,15 +48,15 @@ def parse_source(text: str) -> Source:
     """Parse ``TRANSPORT:LOCATION``; an unknown transport is an error listing the known ones."""
     transport, sep, rest = text.partition(":")
     if not sep or transport not in TRANSPORTS:
-        raise FsnbuildError(
+        raise ConfigError(
             f"{text!r}: unknown image transport {transport!r} (known: {', '.join(TRANSPORTS)})",
             hint=f"write one of {_FORMS}",
         )
     if not rest:
-        raise FsnbuildError(f"{text!r}: nothing after {transport}:", hint=f"write one of {_FORMS}")
+        raise ConfigError(f"{text!r}: nothing after {transport}:", hint=f"write one of {_FORMS}")
     if transport == "docker":
         if not rest.startswith("//"):
-            raise FsnbuildError(f"{text!r}: write docker://HOST/REPO", hint=f"forms: {_FORMS}")
+            raise ConfigError(f"{text!r}: write docker://HOST/REPO", hint=f"forms: {_FORMS}")
         ImageRef.parse(rest[2:])  # reject a malformed reference now, not at fetch time
         return Source("docker", rest[2:])
     if transport == "docker-daemon":
@@ -94,7 +94,7 @@ def fetch_image(
         return _fetch_from_daemon(source.location, expected, store, docker_client)
     path = Path(source.location)
     if not path.exists():
-        raise FsnbuildError(f"{source}: {path} does not exist", hint="check the path")
+        raise RegistryError(f"{source}: {path} does not exist", hint="check the path")
     if source.transport in ("oci", "oci-archive"):
         return read_layout(path, store, ref=source.name, expected=expected)
     return read_docker_archive(path, store, tag=source.name, expected=expected)
