@@ -71,13 +71,17 @@ def reporting() -> Iterator[None]:
             err.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]; outputs written so far are whole, nothing half-written")
+        err.print(
+            "[bold red]interrupted[/]; outputs written so far are whole, nothing half-written"
+        )
         raise typer.Exit(130) from None
     except OSError as exc:
         if State.debug:
             err.print_exception()
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        err.print(f"[bold red]error:[/] {escape(str(exc.strerror or exc))}{escape(where)}", soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {escape(str(exc.strerror or exc))}{escape(where)}", soft_wrap=True
+        )
         err.print("[yellow]hint:[/] check free disk space and permissions of the output folder")
         raise typer.Exit(1) from None
 

@@ -14,17 +14,21 @@ import typer
 from rich.markup import escape
 
 from fsnbuild.cli import app, err, out, project, reporting
+from fsnbuild.config import Project
 from fsnbuild.lock import indexes, run
 
 VariantOption = Annotated[
-    list[str] | None, typer.Option("--variant", "-v", help="a variant name (repeatable); default all")
+    list[str] | None,
+    typer.Option("--variant", "-v", help="a variant name (repeatable); default all"),
 ]
 
 
 @app.command("lock")
 def lock_command(
     variant: VariantOption = None,
-    upgrade: Annotated[bool, typer.Option("--upgrade", "-U", help="re-resolve every package")] = False,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", "-U", help="re-resolve every package")
+    ] = False,
     upgrade_package: Annotated[
         list[str] | None, typer.Option("--upgrade-package", "-P", help="re-resolve this package")
     ] = None,
@@ -57,8 +61,7 @@ def lock_command(
             change = report.change
             status = "written" if report.written else "unchanged"
             out.print(
-                f"[bold]{report.label}[/]: {report.count} packages, {status} "
-                f"({report.path.name})"
+                f"[bold]{report.label}[/]: {report.count} packages, {status} ({report.path.name})"
             )
             for word, items, colour in (
                 ("added", change.added, "green"),
@@ -70,7 +73,7 @@ def lock_command(
                     out.print(f"  [{colour}]{word}[/] {', '.join(items)}")
 
 
-def _check(proj: run.Project, variants: list[str]) -> None:
+def _check(proj: Project, variants: list[str]) -> None:
     results = run.check(proj, variants)
     bad = [r for r in results if r.problem]
     for result in results:
@@ -97,18 +100,28 @@ def _cache_dir(value: Path | None) -> Path:
 def image_command(
     variant: Annotated[str, typer.Option("--variant", "-v", help="the variant to build")],
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
-    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")
+    ] = None,
     base: Annotated[
         str | None,
-        typer.Option(help="base source: docker://, docker-daemon:, oci:, oci-archive:, docker-archive:"),
+        typer.Option(
+            help="base source: docker://, docker-daemon:, oci:, oci-archive:, docker-archive:"
+        ),
     ] = None,
     offline: Annotated[bool, typer.Option(help="never touch the network")] = False,
     wheelhouse: Annotated[Path | None, typer.Option(help="folder of wheels to use first")] = None,
-    index: Annotated[list[str] | None, typer.Option("--index", help="NAME=URL for this run")] = None,
+    index: Annotated[
+        list[str] | None, typer.Option("--index", help="NAME=URL for this run")
+    ] = None,
     load: Annotated[bool, typer.Option("--load", help="load into the local Docker engine")] = False,
-    smoke: Annotated[bool, typer.Option("--smoke", help="load, then import the stack in Docker")] = False,
+    smoke: Annotated[
+        bool, typer.Option("--smoke", help="load, then import the stack in Docker")
+    ] = False,
     push: Annotated[str | None, typer.Option(help="push to docker://HOST/REPO[:TAG]")] = None,
-    qcow2: Annotated[bool, typer.Option("--qcow2", help="also build the variant's QCOW2 disk")] = False,
+    qcow2: Annotated[
+        bool, typer.Option("--qcow2", help="also build the variant's QCOW2 disk")
+    ] = False,
 ) -> None:
     """Build a variant's container image from its lock (and optionally its QCOW2 disk)."""
     from fsnbuild.image.build import Options, build_variant_image
@@ -116,19 +129,25 @@ def image_command(
     with reporting():
         proj = project()
         options = Options(
-            out_dir=out_dir, cache_dir=_cache_dir(cache_dir), base_source=base, offline=offline,
-            wheelhouse=wheelhouse, index_overrides=indexes.parse_overrides(index or [], proj),
+            out_dir=out_dir,
+            cache_dir=_cache_dir(cache_dir),
+            base_source=base,
+            offline=offline,
+            wheelhouse=wheelhouse,
+            index_overrides=indexes.parse_overrides(index or [], proj),
         )
         started = time.monotonic()
         with _download_progress() as progress:
             result = build_variant_image(
-                proj, variant, options,
+                proj,
+                variant,
+                options,
                 step=lambda text: err.print(f"[cyan]{variant}[/] {escape(text)}"),
                 progress=progress,
             )
         out.print(
             f"[bold]{result.ref}[/] {result.image.manifest_digest} "
-            f"({'cache hit' if result.cache_hit else f'{result.layers_built} layers built, {result.layers_reused} reused'}, "
+            f"({_build_summary(result)}, "
             f"{time.monotonic() - started:.1f}s)"
         )
         out.print(f"  docker archive: {result.docker_archive}")
@@ -153,14 +172,37 @@ def image_command(
             _build_disk(proj, variant, result, options)
 
 
-def _build_disk(proj: run.Project, variant: str, result: object, options: object) -> None:
-    from fsnbuild.disk.build import build_variant_disk
+def _build_summary(result: Any) -> str:
+    if result.cache_hit:
+        return "cache hit"
+    return f"{result.layers_built} layers built, {result.layers_reused} reused"
 
-    disk = build_variant_disk(
-        proj, variant, result, options,  # type: ignore[arg-type]
-        step=lambda text: err.print(f"[cyan]{variant} disk[/] {escape(text)}"),
+
+def _build_disk(proj: Project, variant: str, result: Any, options: Any) -> None:
+    from fsnbuild.digest import Digest
+    from fsnbuild.disk.build import build_disk
+
+    lock_sha = Digest.of_file(run.lock_paths(proj, variant)[1])
+    disk = build_disk(
+        proj,
+        proj.variants[variant],
+        image_archive=result.docker_archive,
+        image_ref=result.ref,
+        image_digest=result.image.manifest_digest,
+        lock_sha256=lock_sha.hex,
+        out_dir=options.out_dir,
+        cache_dir=options.cache_dir,
+        log_path=options.out_dir / f"{result.ref.replace(':', '-')}.dib.log",
+        progress=lambda text, seconds: err.print(
+            f"[cyan]{variant} disk[/] {escape(text)} [dim]({seconds:.0f}s)[/]"
+        ),
     )
-    out.print(f"  QCOW2: {disk}")
+    state = "cache hit" if disk.cache_hit else "built"
+    out.print(
+        f"  QCOW2 ({state}): {disk.qcow2} sha256:{disk.sha256.hex[:12]}, "
+        f"{disk.file_size / 1e9:.2f} GB file, {disk.virtual_size / 2**30:.0f} GiB virtual"
+    )
+    out.print(f"  listing: {disk.listing}  manifest: {disk.manifest}")
 
 
 @contextlib.contextmanager
@@ -170,8 +212,14 @@ def _download_progress() -> Iterator[Callable[[Any], None] | None]:
     if not err.is_terminal:
         yield None
         return
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), console=err, transient=True)
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+    )
     tasks: dict[str, Any] = {}
 
     def update(event: Any) -> None:
@@ -190,7 +238,9 @@ def _download_progress() -> Iterator[Callable[[Any], None] | None]:
 
 @app.command("gc")
 def gc_command(
-    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")
+    ] = None,
 ) -> None:
     """Delete cached blobs that no build or layer record refers to."""
     from fsnbuild.image.build import collect_garbage
@@ -202,10 +252,16 @@ def gc_command(
 
 @app.command("wheelhouse")
 def wheelhouse_command(
-    variant: Annotated[str, typer.Option("--variant", "-v", help="the variant whose lock to fill from")],
+    variant: Annotated[
+        str, typer.Option("--variant", "-v", help="the variant whose lock to fill from")
+    ],
     dest: Annotated[Path, typer.Argument(help="folder to fill with the lock's wheels")],
-    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
-    index: Annotated[list[str] | None, typer.Option("--index", help="NAME=URL for this run")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")
+    ] = None,
+    index: Annotated[
+        list[str] | None, typer.Option("--index", help="NAME=URL for this run")
+    ] = None,
 ) -> None:
     """Fill a folder with a lock's verified wheels, for offline builds elsewhere."""
     from fsnbuild.layers.fetch import WheelCache, fill_wheelhouse, target_tags
@@ -216,7 +272,9 @@ def wheelhouse_command(
         urls = indexes.resolve_index_urls(proj, indexes.parse_overrides(index or [], proj))
         t = proj.target
         paths = fill_wheelhouse(
-            lock, dest, WheelCache(_cache_dir(cache_dir) / "wheels"),
+            lock,
+            dest,
+            WheelCache(_cache_dir(cache_dir) / "wheels"),
             index_urls={k: v for k, v in urls.urls.items() if v},
             target_tags=target_tags(t.python, t.glibc, t.arch),
         )
@@ -237,20 +295,22 @@ def serve_index_command(
         names = build_simple_index(wheels, Path(tmp))
         with serve(Path(tmp), port) as url:
             out.print(f"serving {', '.join(names)} at {url} (Ctrl-C stops)")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
 
 
-standin_app = typer.Typer(help="The local stand-in for the flwr/supernode base image.", no_args_is_help=True)
+standin_app = typer.Typer(
+    help="The local stand-in for the flwr/supernode base image.", no_args_is_help=True
+)
 app.add_typer(standin_app, name="standin")
 
 
 @standin_app.command("build")
 def standin_build_command(
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
-    cache_dir: Annotated[Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")
+    ] = None,
     push: Annotated[str | None, typer.Option(help="registry HOST:PORT to serve it from")] = None,
     pin: Annotated[bool, typer.Option("--pin", help="write its digest into variants.toml")] = False,
 ) -> None:
@@ -280,7 +340,10 @@ def standin_build_command(
             err.print("[cyan]stand-in[/] debootstrap, venv, layers (about a minute)")
             with tempfile.TemporaryDirectory(prefix="fsnbuild-standin-", dir=_mkdir(cache)) as work:
                 image = build_standin_for_project(
-                    proj, work_dir=Path(work), cache_dir=cache / "wheels", out_layout=layout,
+                    proj,
+                    work_dir=Path(work),
+                    cache_dir=cache / "wheels",
+                    out_layout=layout,
                     docker_archive=out_dir / "supernode-standin.docker.tar",
                 )
             digest = image.manifest_digest
@@ -289,7 +352,7 @@ def standin_build_command(
         if digest != proj.base.digest:
             if pin:
                 doc = read_document(proj.path)
-                doc["base"]["digest"] = str(digest)  # type: ignore[index]
+                doc["base"]["digest"] = str(digest)
                 proj.path.write_text(doc.as_string())
                 out.print(f"pinned {digest} in {proj.path.name}; run `fsnbuild lock` next")
             else:

@@ -85,9 +85,8 @@ def _add_sdist(index: Path, sdist: Path) -> None:
     page.mkdir(parents=True, exist_ok=True)
     shutil.copy(sdist, index / "files" / sdist.name)
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    page.joinpath("index.html").write_text(
-        f'<html><body><a href="../../files/{sdist.name}#sha256={digest}">{sdist.name}</a></body></html>'
-    )
+    link = f'<a href="../../files/{sdist.name}#sha256={digest}">{sdist.name}</a>'
+    page.joinpath("index.html").write_text(f"<html><body>{link}</body></html>")
 
 
 @pytest.fixture

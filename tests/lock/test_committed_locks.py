@@ -26,8 +26,21 @@ def _pins(path: Path) -> list[str]:
 
 def test_check_passes_on_the_committed_locks() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fsnbuild", "lock", "--check", "--variant", "sklearn", "--variant", "tensorflow"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "fsnbuild",
+            "lock",
+            "--check",
+            "--variant",
+            "sklearn",
+            "--variant",
+            "tensorflow",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "sklearn: fresh" in result.stdout and "tensorflow: fresh" in result.stdout
@@ -36,7 +49,10 @@ def test_check_passes_on_the_committed_locks() -> None:
 def test_check_reports_pytorch_as_not_locked() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "fsnbuild", "lock", "--check"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 3
     assert "pytorch: not locked" in result.stderr
@@ -67,10 +83,29 @@ def test_sklearn_lock_installs_with_require_hashes_for_the_target(tmp_path: Path
     target = load_project(ROOT / "variants.toml").target
     platforms = [arg for tag in target.platform_tags for arg in ("--platform", tag)]
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
-         "--target", str(tmp_path / "t"), "--python-version", "3.11", "--implementation", "cp",
-         *platforms, "-r", str(LOCKS / "sklearn.txt"), "-q"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--require-hashes",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--target",
+            str(tmp_path / "t"),
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            *platforms,
+            "-r",
+            str(LOCKS / "sklearn.txt"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "t" / "sklearn").is_dir()
@@ -108,7 +143,9 @@ def test_pytorch_lock_fails_naming_the_missing_torchvision(tmp_path: Path, cpu_m
 
 
 @pytest.mark.slow
-def test_llm_stack_locks_cpu_torch_from_the_mirror_and_no_cuda(tmp_path: Path, cpu_mirror: str) -> None:
+def test_llm_stack_locks_cpu_torch_from_the_mirror_and_no_cuda(
+    tmp_path: Path, cpu_mirror: str
+) -> None:
     text = (ROOT / "variants.toml").read_text()
     text = text.replace('    "torchvision",\n', "").replace(', torchvision = "pytorch-cpu"', "")
     (tmp_path / "variants.toml").write_text(text)

@@ -33,24 +33,61 @@ def test_committed_variants_toml_is_valid() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message", "hint"),
     [
-        ('packages = ["commonpkg", "leafpkg"]', 'pakages = ["x"]',
-         r"\[variants\.plain\] unknown key 'pakages'", "did you mean .packages."),
-        ('routes = { torchlike = "cpu" }', 'routes = { torchlike = "gpu" }',
-         r"\[variants\.torchy\] routes 'torchlike' to undeclared index 'gpu'", "did you mean 'cpu'"),
-        ('digest = "sha256:' + "ab" * 32 + '"\n', "",
-         r"\[base\] missing key 'digest'", "add digest"),
-        ('digest = "sha256:' + "ab" * 32 + '"', 'digest = "sha256:1234"',
-         r"\[base\] 'digest' 'sha256:1234' is not a valid digest", "64 lower-case hex"),
-        ('python = "3.11"', 'python = "3.11.4"',
-         r"\[target\] 'python' = '3.11.4' is not a version like '3.11'", "major.minor"),
+        (
+            'packages = ["commonpkg", "leafpkg"]',
+            'pakages = ["x"]',
+            r"\[variants\.plain\] unknown key 'pakages'",
+            "did you mean .packages.",
+        ),
+        (
+            'routes = { torchlike = "cpu" }',
+            'routes = { torchlike = "gpu" }',
+            r"\[variants\.torchy\] routes 'torchlike' to undeclared index 'gpu'",
+            "did you mean 'cpu'",
+        ),
+        (
+            'digest = "sha256:' + "ab" * 32 + '"\n',
+            "",
+            r"\[base\] missing key 'digest'",
+            "add digest",
+        ),
+        (
+            'digest = "sha256:' + "ab" * 32 + '"',
+            'digest = "sha256:1234"',
+            r"\[base\] 'digest' 'sha256:1234' is not a valid digest",
+            "64 lower-case hex",
+        ),
+        (
+            'python = "3.11"',
+            'python = "3.11.4"',
+            r"\[target\] 'python' = '3.11.4' is not a version like '3.11'",
+            "major.minor",
+        ),
         ('python = "3.11"', 'python = "py311"', r"'python' = 'py311'", "major.minor"),
-        ('framework = "plain"', 'framework = "torchy"',
-         r"duplicate variant: framework 'torchy'", "exactly one variant"),
-        ("[indexes.pypi]\ndefault = true", "[indexes.pypi]\ndefault = false",
-         r"\[indexes\] 0 indexes have default = true", "exactly one"),
-        ("[product]", "[prodcut]", r"\[top level\] unknown key 'prodcut'", "did you mean .product."),
-        ('packages = ["commonpkg", "leafpkg"]', 'packages = ["common pkg!!"]',
-         r"invalid requirement 'common pkg!!'", "name\\[extra\\]"),
+        (
+            'framework = "plain"',
+            'framework = "torchy"',
+            r"duplicate variant: framework 'torchy'",
+            "exactly one variant",
+        ),
+        (
+            "[indexes.pypi]\ndefault = true",
+            "[indexes.pypi]\ndefault = false",
+            r"\[indexes\] 0 indexes have default = true",
+            "exactly one",
+        ),
+        (
+            "[product]",
+            "[prodcut]",
+            r"\[top level\] unknown key 'prodcut'",
+            "did you mean .product.",
+        ),
+        (
+            'packages = ["commonpkg", "leafpkg"]',
+            'packages = ["common pkg!!"]',
+            r"invalid requirement 'common pkg!!'",
+            "name\\[extra\\]",
+        ),
         ("epoch = 1767225600", "epoch = 12", r"'epoch' is before 1980", "zip"),
     ],
 )
@@ -74,10 +111,14 @@ def test_duplicate_variant_table_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_cli_prints_one_error_line_and_exits_2_without_traceback(tmp_path: Path) -> None:
-    path = _write(tmp_path, GOOD.replace("pakages", "x").replace('framework = "plain"', 'framwork = "plain"'))
+    path = _write(
+        tmp_path, GOOD.replace("pakages", "x").replace('framework = "plain"', 'framwork = "plain"')
+    )
     result = subprocess.run(
         [sys.executable, "-m", "fsnbuild", "--config", str(path), "lock", "--check"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -90,7 +131,9 @@ def test_cli_debug_shows_the_traceback(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD.replace('python = "3.11"', 'python = "3"'))
     result = subprocess.run(
         [sys.executable, "-m", "fsnbuild", "--debug", "--config", str(path), "lock", "--check"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert "Traceback" in result.stderr

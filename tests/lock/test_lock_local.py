@@ -73,8 +73,12 @@ def test_same_inputs_lock_to_identical_bytes_elsewhere_and_in_another_time_zone(
     second = {p.name: p.read_bytes() for p in (other / "locks").iterdir()}
     assert first == second
     assert sorted(first) == [
-        "base.pylock.toml", "base.txt", "plain.pylock.toml", "plain.txt",
-        "torchy.pylock.toml", "torchy.txt",
+        "base.pylock.toml",
+        "base.txt",
+        "plain.pylock.toml",
+        "plain.txt",
+        "torchy.pylock.toml",
+        "torchy.txt",
     ]
     assert oct((other / "locks" / "plain.txt").stat().st_mode & 0o777) == "0o644"
 
@@ -89,7 +93,11 @@ def test_lock_through_a_mirror_is_the_same_file(
     shutil.rmtree(project_dir / "locks")
     with serve(local_indexes.root / "cpu") as mirror:
         project = load_project(project_dir / "variants.toml")
-        run.lock(project, variants=["torchy"], index_overrides={"pypi": local_indexes.default, "cpu": mirror})
+        run.lock(
+            project,
+            variants=["torchy"],
+            index_overrides={"pypi": local_indexes.default, "cpu": mirror},
+        )
     after = (project_dir / "locks" / "torchy.pylock.toml").read_bytes()
     assert mirror not in after.decode()
     assert before == after
@@ -102,7 +110,11 @@ def test_check_passes_then_names_the_edited_variant(
     project = load_project(project_dir / "variants.toml")
     assert [r.problem for r in run.check(project)] == [None, None, None]
     config = project_dir / "variants.toml"
-    config.write_text(config.read_text().replace('packages = ["commonpkg", "leafpkg"]', 'packages = ["commonpkg"]'))
+    config.write_text(
+        config.read_text().replace(
+            'packages = ["commonpkg", "leafpkg"]', 'packages = ["commonpkg"]'
+        )
+    )
     results = {r.label: r for r in run.check(load_project(config))}
     assert results["plain"].problem == "stale"
     assert results["plain"].changed == ("packages",)
@@ -112,7 +124,9 @@ def test_check_passes_then_names_the_edited_variant(
 def test_check_reports_missing_lock(project_dir: Path) -> None:
     project = load_project(project_dir / "variants.toml")
     assert {r.label: r.problem for r in run.check(project)} == {
-        "base": "not locked", "plain": "not locked", "torchy": "not locked",
+        "base": "not locked",
+        "plain": "not locked",
+        "torchy": "not locked",
     }
 
 
@@ -138,30 +152,45 @@ def test_sdist_only_requirement_is_refused(project_dir: Path, local_indexes: Ind
 
 def test_unreachable_index_is_named(project_dir: Path, local_indexes: Indexes) -> None:
     project = load_project(project_dir / "variants.toml")
-    with pytest.raises(LockError, match=r"index 'cpu' \(http://127\.0\.0\.1:9/simple\) is unreachable"):
-        run.lock(project, variants=["torchy"],
-                 index_overrides={"pypi": local_indexes.default, "cpu": "http://127.0.0.1:9/simple"})
+    with pytest.raises(
+        LockError, match=r"index 'cpu' \(http://127\.0\.0\.1:9/simple\) is unreachable"
+    ):
+        run.lock(
+            project,
+            variants=["torchy"],
+            index_overrides={"pypi": local_indexes.default, "cpu": "http://127.0.0.1:9/simple"},
+        )
 
 
-def test_routed_index_without_address_names_index_and_packages(project_dir: Path, local_indexes: Indexes) -> None:
+def test_routed_index_without_address_names_index_and_packages(
+    project_dir: Path, local_indexes: Indexes
+) -> None:
     project = load_project(project_dir / "variants.toml")
-    with pytest.raises(LockError, match="index 'cpu' has no address: variant 'torchy' needs torchlike"):
+    with pytest.raises(
+        LockError, match="index 'cpu' has no address: variant 'torchy' needs torchlike"
+    ):
         run.lock(project, variants=["torchy"], index_overrides={"pypi": local_indexes.default})
 
 
 def test_relock_keeps_pins_until_upgrade_package(project_dir: Path, local_indexes: Indexes) -> None:
     config = project_dir / "variants.toml"
-    config.write_text(config.read_text().replace('["commonpkg", "leafpkg"]', '["commonpkg==1.0", "leafpkg"]'))
+    config.write_text(
+        config.read_text().replace('["commonpkg", "leafpkg"]', '["commonpkg==1.0", "leafpkg"]')
+    )
     _lock(project_dir, local_indexes, variants=["plain"])
     config.write_text(config.read_text().replace('"commonpkg==1.0"', '"commonpkg"'))
     kept = _lock(project_dir, local_indexes, variants=["plain"])[-1]
     assert kept.change == run.Change()
     assert Lock.read(project_dir / "locks" / "plain.pylock.toml").get("commonpkg").version == "1.0"  # type: ignore[union-attr]
-    upgraded = _lock(project_dir, local_indexes, variants=["plain"], upgrade_packages=["commonpkg"])[-1]
+    upgraded = _lock(
+        project_dir, local_indexes, variants=["plain"], upgrade_packages=["commonpkg"]
+    )[-1]
     assert upgraded.change.upgraded == ("commonpkg 1.0 -> 1.1",)
 
 
-def test_variant_cannot_change_what_the_base_provides(project_dir: Path, local_indexes: Indexes) -> None:
+def test_variant_cannot_change_what_the_base_provides(
+    project_dir: Path, local_indexes: Indexes
+) -> None:
     config = project_dir / "variants.toml"
     config.write_text(config.read_text().replace('"leafpkg"]', '"leafpkg==1.0"]'))
     with pytest.raises(LockError, match=r"variant 'plain' depends on leafpkg==1\.0") as info:
@@ -169,7 +198,9 @@ def test_variant_cannot_change_what_the_base_provides(project_dir: Path, local_i
     assert "[base] provides" in (info.value.hint or "")
 
 
-def test_pip_tools_backend_refuses_a_foreign_target(project_dir: Path, local_indexes: Indexes) -> None:
+def test_pip_tools_backend_refuses_a_foreign_target(
+    project_dir: Path, local_indexes: Indexes
+) -> None:
     config = project_dir / "variants.toml"
     config.write_text(config.read_text().replace('python = "3.11"', 'python = "3.12"'))
     with pytest.raises(LockError, match=r"Python 3\.11 \(target 3\.12\)"):
@@ -181,7 +212,9 @@ def test_pip_tools_backend_refuses_routes(project_dir: Path, local_indexes: Inde
         _lock(project_dir, local_indexes, variants=["torchy"], backend="pip-tools")
 
 
-def test_pip_tools_backend_locks_the_same_pins_as_uv(project_dir: Path, local_indexes: Indexes) -> None:
+def test_pip_tools_backend_locks_the_same_pins_as_uv(
+    project_dir: Path, local_indexes: Indexes
+) -> None:
     _lock(project_dir, local_indexes, variants=["plain"], backend="pip-tools")
     by_pip = Lock.read(project_dir / "locks" / "plain.pylock.toml")
     shutil.rmtree(project_dir / "locks")

@@ -23,7 +23,9 @@ def make_wheel(
     meta += [f"Requires-Dist: {r}\n" for r in requires]
     contents = dict(files or {f"{dist}/__init__.py": f"VERSION = {version!r}\n".encode()})
     contents[f"{info}/METADATA"] = "".join(meta).encode()
-    contents[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()
+    contents[f"{info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()
+    )
     record = []
     for path, data in contents.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

@@ -125,7 +125,9 @@ class _Checker:
         for key in table:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(allowed)}"
+                hint = (
+                    f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(allowed)}"
+                )
                 raise self.fail(where or "top level", f"unknown key '{key}'", hint)
 
     def table(self, doc: Any, name: str, optional: bool = False) -> dict[str, Any]:
@@ -150,17 +152,23 @@ class _Checker:
             out[key] = self.settings(value, where, SCHEMA[f"{name}.*"])
         return out
 
-    def settings(self, raw: dict[str, Any], where: str, schema: dict[str, Setting]) -> dict[str, Any]:
+    def settings(
+        self, raw: dict[str, Any], where: str, schema: dict[str, Setting]
+    ) -> dict[str, Any]:
         self.known(raw, tuple(schema), where)
         out: dict[str, Any] = {}
         for key, setting in schema.items():
             if key not in raw:
                 if setting.default is _REQUIRED:
-                    raise self.fail(where, f"missing key '{key}' ({setting.help})", f"add {key} = ...")
+                    raise self.fail(
+                        where, f"missing key '{key}' ({setting.help})", f"add {key} = ..."
+                    )
                 out[key] = setting.default
                 continue
             value = _unwrap(raw[key])
-            if not isinstance(value, setting.kind) or (setting.kind is int and isinstance(value, bool)):
+            if not isinstance(value, setting.kind) or (
+                setting.kind is int and isinstance(value, bool)
+            ):
                 kind = setting.kind.__name__ if isinstance(setting.kind, type) else "value"
                 raise self.fail(where, f"'{key}' must be a {kind}, not {value!r}", setting.help)
             out[key] = value
@@ -182,24 +190,34 @@ class _Checker:
         try:
             digest = Digest.parse(base["digest"], what="base digest")
         except FsnbuildError as exc:
-            raise self.fail("base", f"'digest' {exc.message.split(' ', 2)[2]}", exc.hint or "") from None
+            raise self.fail(
+                "base", f"'digest' {exc.message.split(' ', 2)[2]}", exc.hint or ""
+            ) from None
         if not re.fullmatch(r"3\.\d{1,2}", target["python"]):
             raise self.fail(
-                "target", f"'python' = {target['python']!r} is not a version like '3.11'",
+                "target",
+                f"'python' = {target['python']!r} is not a version like '3.11'",
                 "give major.minor of the base image's Python",
             )
         if not re.fullmatch(r"2\.\d{1,2}", target["glibc"]):
             raise self.fail("target", f"'glibc' = {target['glibc']!r} is not like '2.28'", "fix it")
         for key, allowed in _SUPPORTED.items():
             if target[key] not in allowed:
-                raise self.fail("target", f"'{key}' = {target[key]!r} is not supported",
-                                f"supported: {', '.join(sorted(allowed))}")
+                raise self.fail(
+                    "target",
+                    f"'{key}' = {target[key]!r} is not supported",
+                    f"supported: {', '.join(sorted(allowed))}",
+                )
         defaults = [name for name, idx in indexes.items() if idx["default"]]
         if len(defaults) != 1:
-            raise self.fail("indexes", f"{len(defaults)} indexes have default = true",
-                            "mark exactly one index as the default")
+            raise self.fail(
+                "indexes",
+                f"{len(defaults)} indexes have default = true",
+                "mark exactly one index as the default",
+            )
         index_map = {
-            name: Index(name=name, url=idx["url"], default=idx["default"]) for name, idx in indexes.items()
+            name: Index(name=name, url=idx["url"], default=idx["default"])
+            for name, idx in indexes.items()
         }
         variant_map = {name: self.variant(name, raw, index_map) for name, raw in variants.items()}
         frameworks: dict[str, str] = {}
@@ -214,9 +232,13 @@ class _Checker:
             frameworks[variant.framework] = variant.name
         return Project(
             path=self.path,
-            product=Product(product["name"], product["version"], product["image-name"], product["epoch"]),
+            product=Product(
+                product["name"], product["version"], product["image-name"], product["epoch"]
+            ),
             base=Base(
-                repository=base["repository"], tag=base["tag"], digest=digest,
+                repository=base["repository"],
+                tag=base["tag"],
+                digest=digest,
                 provides=tuple(self.requirements(base["provides"], "base", "provides")),
                 standin=base["standin"],
             ),
@@ -254,8 +276,11 @@ class _Checker:
             try:
                 out.append(str(Requirement(str(value))))
             except InvalidRequirement as exc:
-                raise self.fail(where, f"'{key}' has an invalid requirement {value!r}: {exc}",
-                                "use the form name[extra]>=version") from None
+                raise self.fail(
+                    where,
+                    f"'{key}' has an invalid requirement {value!r}: {exc}",
+                    "use the form name[extra]>=version",
+                ) from None
         return out
 
 

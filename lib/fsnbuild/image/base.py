@@ -28,8 +28,13 @@ class BaseFacts:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"venv": self.venv, "python": self.python, "owner": list(self.owner),
-             "libc": self.libc, "dists": dict(sorted(self.dists.items()))},
+            {
+                "venv": self.venv,
+                "python": self.python,
+                "owner": list(self.owner),
+                "libc": self.libc,
+                "dists": dict(sorted(self.dists.items())),
+            },
             sort_keys=True,
         )
 
@@ -37,7 +42,9 @@ class BaseFacts:
     def from_json(cls, text: str) -> BaseFacts:
         raw = json.loads(text)
         dists = {canonicalize_name(k): v for k, v in raw["dists"].items()}
-        return cls(raw["venv"], raw["python"], (raw["owner"][0], raw["owner"][1]), raw["libc"], dists)
+        return cls(
+            raw["venv"], raw["python"], (raw["owner"][0], raw["owner"][1]), raw["libc"], dists
+        )
 
 
 def inspect_base(image: Image, store: BlobStore, cache_dir: Path) -> BaseFacts:
@@ -72,10 +79,10 @@ def check_target(facts: BaseFacts, target: Target, image_name: str) -> None:
 def _venv_from_config(image: Image) -> str | None:
     env = dict(e.partition("=")[::2] for e in image.config.get("config", {}).get("Env") or [])
     if env.get("VIRTUAL_ENV"):
-        return env["VIRTUAL_ENV"].rstrip("/")
+        return str(env["VIRTUAL_ENV"]).rstrip("/")
     for entry in env.get("PATH", "").split(":"):
         if entry.endswith("/bin") and "venv" in entry:
-            return entry[: -len("/bin")]
+            return str(entry[: -len("/bin")])
     return None
 
 
@@ -86,7 +93,10 @@ def _scan(image: Image, store: BlobStore) -> BaseFacts:
     libc = None
     dist_pattern = re.compile(r"lib/python3\.\d+/site-packages/[^/]+\.dist-info/METADATA$")
     for layer in image.layers:
-        with store.path(layer.digest).open("rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
+        with (
+            store.path(layer.digest).open("rb") as raw,
+            tarfile.open(fileobj=raw, mode="r|*") as tar,
+        ):
             for member in tar:
                 name = member.name.lstrip("./").lstrip("/")
                 base = name.rsplit("/", 1)[-1]
@@ -98,10 +108,10 @@ def _scan(image: Image, store: BlobStore) -> BaseFacts:
                     libc = "musl"
                 elif re.search(r"(^|/)libc\.so\.6$", name) and libc is None:
                     libc = "glibc"
-                if name.endswith("pyvenv.cfg") or dist_pattern.search(name):
-                    if member.isfile():
-                        handle = tar.extractfile(member)
-                        files[name] = handle.read() if handle else b""
+                wanted = name.endswith("pyvenv.cfg") or dist_pattern.search(name)
+                if wanted and member.isfile():
+                    handle = tar.extractfile(member)
+                    files[name] = handle.read() if handle else b""
                 if member.isdir():
                     owners[name.rstrip("/")] = (member.uid, member.gid)
     if venv is None:
@@ -116,8 +126,10 @@ def _scan(image: Image, store: BlobStore) -> BaseFacts:
     cfg = files.get(f"{rel}/pyvenv.cfg", b"").decode()
     match = re.search(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)", cfg, re.M)
     if not match:
-        raise ImageError(f"base {image.manifest_digest}: {venv}/pyvenv.cfg names no Python version",
-                         hint="is VIRTUAL_ENV right in the base's config?")
+        raise ImageError(
+            f"base {image.manifest_digest}: {venv}/pyvenv.cfg names no Python version",
+            hint="is VIRTUAL_ENV right in the base's config?",
+        )
     python = f"{match[1]}.{match[2]}"
     dists: dict[NormalizedName, str] = {}
     prefix = f"{rel}/lib/python{python}/site-packages/"

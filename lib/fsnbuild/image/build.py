@@ -23,12 +23,12 @@ from fsnbuild.digest import Digest
 from fsnbuild.errors import FsnbuildError
 from fsnbuild.fsutil import write_text_atomic
 from fsnbuild.image.base import BaseFacts, check_target, inspect_base
-from fsnbuild.layers.build import build_layer
+from fsnbuild.layers.build import Wheels, build_layer
 from fsnbuild.layers.fetch import FetchProgress, WheelCache, fetch_wheels, target_tags
 from fsnbuild.layers.install import VenvScheme
 from fsnbuild.layers.plan import LayerPlan, plan_layers
 from fsnbuild.lock.indexes import resolve_index_urls
-from fsnbuild.lock.run import lock_paths, require_fresh
+from fsnbuild.lock.run import lock_paths, require_fresh, select_variants
 from fsnbuild.oci.blobs import BlobStore
 from fsnbuild.oci.docker_archive import write_docker_archive
 from fsnbuild.oci.image import Image, NewLayer, build_image, load_image, rfc3339
@@ -76,16 +76,23 @@ def build_variant_image(
 ) -> Result:
     """Build (or find in the cache) the container image of one variant; write its outputs."""
     say = step or (lambda _: None)
-    variant = project.variants[variant_name] if variant_name in project.variants else None
-    lock = require_fresh(project, variant_name) if variant else _unknown(project, variant_name)
-    assert variant is not None
+    select_variants(project, [variant_name])  # an unknown name is a ConfigError
+    variant = project.variants[variant_name]
+    lock = require_fresh(project, variant_name)
     ref = project.product.image_ref(variant.framework)
     lock_sha = Digest.of_file(lock_paths(project, variant_name)[1])
-    key = _hash({
-        "builder": __version__, "base": str(project.base.digest), "lock": str(lock_sha),
-        "target": project.canonical(project.target), "epoch": project.product.epoch,
-        "ref": ref, "variant": variant.name, "framework": variant.framework,
-    })
+    key = _hash(
+        {
+            "builder": __version__,
+            "base": str(project.base.digest),
+            "lock": str(lock_sha),
+            "target": project.canonical(project.target),
+            "epoch": project.product.epoch,
+            "ref": ref,
+            "variant": variant.name,
+            "framework": variant.framework,
+        }
+    )
     store = BlobStore(options.cache_dir / "oci")
     record = options.cache_dir / "builds" / f"{key}.json"
 
@@ -104,10 +111,14 @@ def build_variant_image(
     say(f"fetching {len(wanted)} wheels ({len(lock.packages) - len(wanted)} already in the base)")
     urls = resolve_index_urls(project, options.index_overrides) if not options.offline else None
     wheels = fetch_wheels(
-        wanted, WheelCache(options.cache_dir / "wheels"),
+        wanted,
+        WheelCache(options.cache_dir / "wheels"),
         index_urls={k: v for k, v in (urls.urls.items() if urls else []) if v},
         target_tags=target_tags(project.target.python, project.target.glibc, project.target.arch),
-        wheelhouse=options.wheelhouse, offline=options.offline, jobs=options.jobs, progress=progress,
+        wheelhouse=options.wheelhouse,
+        offline=options.offline,
+        jobs=options.jobs,
+        progress=progress,
     )
 
     layers, built = [], 0
@@ -118,20 +129,19 @@ def build_variant_image(
         say(f"layer {plan.name}: {layer.digest.short} ({'built' if fresh else 'cached'})")
 
     image = build_image(
-        store, base=base, layers=layers, labels=_labels(project, variant_name, lock_sha),
+        store,
+        base=base,
+        layers=layers,
+        labels=_labels(project, variant_name, lock_sha),
         history=[f"fsnbuild {__version__}: install {layer.comment}" for layer in layers],
         created_epoch=project.product.epoch,
     )
-    write_text_atomic(record, json.dumps({"manifest": str(image.manifest_digest), "ref": ref}) + "\n")
+    write_text_atomic(
+        record, json.dumps({"manifest": str(image.manifest_digest), "ref": ref}) + "\n"
+    )
     return _write_outputs(
         project, variant_name, ref, image, key, False, options, built, len(layers) - built, say
     )
-
-
-def _unknown(project: Project, name: str) -> None:
-    from fsnbuild.lock.run import select_variants
-
-    select_variants(project, [name])  # raises the "unknown variant" ConfigError
 
 
 def _fetch_base(project: Project, options: Options, store: BlobStore) -> Image:
@@ -141,35 +151,62 @@ def _fetch_base(project: Project, options: Options, store: BlobStore) -> Image:
 
 def _layer(
     plan: LayerPlan,
-    wheels: Mapping[str, Path],
+    wheels: Wheels,
     facts: BaseFacts,
     epoch: int,
     store: BlobStore,
     cache_dir: Path,
 ) -> tuple[NewLayer, bool]:
     scheme = VenvScheme(prefix=facts.venv, python=facts.python)
-    key = _hash({
-        "builder": __version__, "epoch": epoch, "venv": facts.venv, "python": facts.python,
-        "owner": list(facts.owner),
-        "wheels": sorted(str(w.sha256) for p in plan.packages for w in p.wheels),
-        "packages": [p.pin for p in plan.packages],
-    })
+    key = _hash(
+        {
+            "builder": __version__,
+            "epoch": epoch,
+            "venv": facts.venv,
+            "python": facts.python,
+            "owner": list(facts.owner),
+            "wheels": sorted(str(w.sha256) for p in plan.packages for w in p.wheels),
+            "packages": [p.pin for p in plan.packages],
+        }
+    )
     record = cache_dir / "layers" / f"{key}.json"
     if record.exists():
         raw = json.loads(record.read_text())
         digest = Digest.parse(raw["digest"])
         if store.has(digest):
-            layer = NewLayer(store.path(digest), digest, Digest.parse(raw["diff_id"]), raw["size"], raw["comment"])
+            layer = NewLayer(
+                store.path(digest),
+                digest,
+                Digest.parse(raw["diff_id"]),
+                raw["size"],
+                raw["comment"],
+            )
             return layer, False
     with tempfile.TemporaryDirectory(dir=_mkdir(cache_dir / "tmp")) as tmp:
-        built = build_layer(plan, wheels, Path(tmp) / "work", Path(tmp) / "out", epoch=epoch,
-                            scheme=scheme, owner=facts.owner)
+        built = build_layer(
+            plan,
+            wheels,
+            Path(tmp) / "work",
+            Path(tmp) / "out",
+            epoch=epoch,
+            scheme=scheme,
+            owner=facts.owner,
+        )
         blob = built.blob
         store.put_file(blob.path, expected=blob.digest, what=f"layer {plan.name}")
     layer = NewLayer(store.path(blob.digest), blob.digest, blob.diff_id, blob.size, blob.comment)
-    write_text_atomic(record, json.dumps({
-        "digest": str(blob.digest), "diff_id": str(blob.diff_id), "size": blob.size, "comment": blob.comment,
-    }) + "\n")
+    write_text_atomic(
+        record,
+        json.dumps(
+            {
+                "digest": str(blob.digest),
+                "diff_id": str(blob.diff_id),
+                "size": blob.size,
+                "comment": blob.comment,
+            }
+        )
+        + "\n",
+    )
     return layer, True
 
 
@@ -204,8 +241,16 @@ def _labels(project: Project, variant: str, lock_sha: Digest) -> dict[str, str]:
 
 
 def _write_outputs(
-    project: Project, variant: str, ref: str, image: Image, key: str, hit: bool,
-    options: Options, built: int, reused: int, say: Step,
+    project: Project,
+    variant: str,
+    ref: str,
+    image: Image,
+    key: str,
+    hit: bool,
+    options: Options,
+    built: int,
+    reused: int,
+    say: Step,
 ) -> Result:
     store = BlobStore(options.cache_dir / "oci")
     stem = ref.replace(":", "-")
@@ -215,9 +260,13 @@ def _write_outputs(
     write_docker_archive(image, store, archive, repo_tags=[ref], epoch=project.product.epoch)
     write_layout(image, store, layout, ref=ref)
     summary = {
-        "variant": variant, "image": ref, "manifest": str(image.manifest_digest),
-        "config": str(image.config_digest), "layers": [str(d.digest) for d in image.layers],
-        "build-key": key, "base": str(project.base.digest),
+        "variant": variant,
+        "image": ref,
+        "manifest": str(image.manifest_digest),
+        "config": str(image.config_digest),
+        "layers": [str(d.digest) for d in image.layers],
+        "build-key": key,
+        "base": str(project.base.digest),
     }
     write_text_atomic(folder / f"{stem}.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return Result(variant, ref, image, key, hit, archive, layout, built, reused)

@@ -8,8 +8,13 @@ from typing import Any
 from fsnbuild.errors import ImageError
 
 
-def smoke_check(ref: str, modules: Sequence[str], *, python: str = "/python/venv/bin/python",
-                docker_client: Any = None) -> str:
+def smoke_check(
+    ref: str,
+    modules: Sequence[str],
+    *,
+    python: str = "/python/venv/bin/python",
+    docker_client: Any = None,
+) -> str:
     """Import ``modules`` and flwr inside ``ref`` with no network; return what it printed."""
     import docker
 
@@ -25,12 +30,17 @@ def smoke_check(ref: str, modules: Sequence[str], *, python: str = "/python/venv
     )
     try:
         output = client.containers.run(
-            ref, [ "-c", script], entrypoint=[python], network_mode="none", remove=True,
-            stdout=True, stderr=True,
+            ref,
+            ["-c", script],
+            entrypoint=[python],
+            network_mode="none",
+            remove=True,
+            stdout=True,
+            stderr=True,
         )
     except Exception as exc:  # ContainerError, ImageNotFound, APIError
         raise ImageError(
             f"smoke check of {ref} failed: {str(exc)[-800:]}",
             hint="the image does not import its stack; see the output above",
         ) from None
-    return output.decode().strip().splitlines()[-1]
+    return str(output.decode().strip().splitlines()[-1])

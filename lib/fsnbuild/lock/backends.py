@@ -92,10 +92,14 @@ def _common_flags(target: Target, urls: IndexUrls) -> list[str]:
     default = urls.require(urls.default, why="it is the default index")
     return [
         "--no-config",
-        "--python-version", target.python,
-        "--python-platform", target.uv_platform,
-        "--only-binary", ":all:",
-        "--default-index", default,
+        "--python-version",
+        target.python,
+        "--python-platform",
+        target.uv_platform,
+        "--only-binary",
+        ":all:",
+        "--default-index",
+        default,
         "--no-header",
         "--quiet",
     ]
@@ -141,8 +145,15 @@ def _uv_compile(
     if request.preferences and request.preferences.exists() and not request.upgrade:
         out.write_text(request.preferences.read_text())
     args = [
-        uv_binary(), "pip", "compile", str(project_file), "-o", str(out),
-        *_common_flags(target, urls), "--emit-index-annotation", "--generate-hashes",
+        uv_binary(),
+        "pip",
+        "compile",
+        str(project_file),
+        "-o",
+        str(out),
+        *_common_flags(target, urls),
+        "--emit-index-annotation",
+        "--generate-hashes",
     ]
     if request.constraints:
         args += ["-c", str(_constraints_file(work, request.constraints, "base-constraints.txt"))]
@@ -169,10 +180,22 @@ def _pip_compile(
     if request.preferences and request.preferences.exists() and not request.upgrade:
         out.write_text(request.preferences.read_text())
     args = [
-        sys.executable, "-m", "piptools", "compile", str(infile), "-o", str(out),
-        "--generate-hashes", "--no-header", "--allow-unsafe", "--strip-extras", "--quiet",
-        "--index-url", urls.require(urls.default, why="it is the default index"),
-        "--pip-args", "--only-binary :all:",
+        sys.executable,
+        "-m",
+        "piptools",
+        "compile",
+        str(infile),
+        "-o",
+        str(out),
+        "--generate-hashes",
+        "--no-header",
+        "--allow-unsafe",
+        "--strip-extras",
+        "--quiet",
+        "--index-url",
+        urls.require(urls.default, why="it is the default index"),
+        "--pip-args",
+        "--only-binary :all:",
     ]
     if request.constraints:
         args += ["-c", str(_constraints_file(work, request.constraints, "base-constraints.txt"))]
@@ -192,7 +215,7 @@ def _pip_compile(
 def check_interpreter_matches(target: Target) -> None:
     """pip-compile resolves for the interpreter running it; refuse when that is not the target."""
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    libc, libc_version = platform.libc_ver()
+    libc = platform.libc_ver()[0]
     problems = []
     if here != target.python:
         problems.append(f"Python {here} (target {target.python})")
@@ -215,8 +238,17 @@ def _uv_pylock_wheels(
     out = work / "pylock.toml"
     pins = work / "resolved.txt"
     args = [
-        uv_binary(), "pip", "compile", str(project_file), "-o", str(out),
-        *_common_flags(target, urls), "--format", "pylock.toml", "-c", str(pins),
+        uv_binary(),
+        "pip",
+        "compile",
+        str(project_file),
+        "-o",
+        str(out),
+        *_common_flags(target, urls),
+        "--format",
+        "pylock.toml",
+        "-c",
+        str(pins),
     ]
     if request.constraints:
         args += ["-c", str(work / "base-constraints.txt")]
@@ -226,9 +258,13 @@ def _uv_pylock_wheels(
     for entry in doc.get("packages", []):
         files = []
         for wheel in entry.get("wheels", []):
-            filename = unquote(urlsplit(wheel.get("url", "")).path.rsplit("/", 1)[-1]) or wheel["name"]
+            filename = (
+                unquote(urlsplit(wheel.get("url", "")).path.rsplit("/", 1)[-1]) or wheel["name"]
+            )
             files.append(
-                LockedWheel(filename, Digest.parse("sha256:" + wheel["hashes"]["sha256"]), wheel.get("size"))
+                LockedWheel(
+                    filename, Digest.parse("sha256:" + wheel["hashes"]["sha256"]), wheel.get("size")
+                )
             )
         if files:
             wheels[canonicalize_name(entry["name"])] = tuple(sorted(files))
@@ -257,14 +293,20 @@ def _parse_requirements(
         match = _PIN.match(raw)
         if match:
             flush()
-            current, version, index, via, in_via = canonicalize_name(match[1]), match[2], "", [], False
+            current, version, index, via, in_via = (
+                canonicalize_name(match[1]),
+                match[2],
+                "",
+                [],
+                False,
+            )
         elif line.startswith("# via"):
-            rest = line[len("# via"):].strip()
+            rest = line[len("# via") :].strip()
             in_via = not rest
             if rest:
                 via.append(_clean_via(rest))
         elif line.startswith("# from "):
-            url = line[len("# from "):].strip()
+            url = line[len("# from ") :].strip()
             index = urls.name_of(url) or url
             in_via = False
         elif in_via and line.startswith("#   "):
@@ -294,8 +336,15 @@ def _explain_failure(stderr: str, request: Request, urls: IndexUrls) -> LockErro
     label = request.label
     text = " ".join(stderr.split()).replace(_PROJECT_NAME, f"variant '{label}'")
     for name, url in urls.urls.items():
-        if url and url in text and re.search(r"Failed to fetch|Could not connect|error sending request|Connection refused|dns error", text):
-            found = re.search(r"/([A-Za-z0-9._-]+)/?`", text[text.find(url):])
+        if (
+            url
+            and url in text
+            and re.search(
+                r"Failed to fetch|Could not connect|error sending request|refused|dns error",
+                text,
+            )
+        ):
+            found = re.search(r"/([A-Za-z0-9._-]+)/?`", text[text.find(url) :])
             what = f" while fetching {found[1]}" if found else ""
             return LockError(
                 f"{label}: index '{name}' ({url}) is unreachable{what}",
@@ -306,7 +355,7 @@ def _explain_failure(stderr: str, request: Request, urls: IndexUrls) -> LockErro
         index = dict(request.routes).get(canonicalize_name(missing[1]), urls.default)
         return LockError(
             f"{label}: package {missing[1]} was not found on index '{index}' ({urls.url(index)})",
-            hint="that index must serve it: check the routes in variants.toml and the index's content",
+            hint="that index must serve it: check the routes in variants.toml and the index",
         )
     nowheel = re.search(r"Wheels are required for `([A-Za-z0-9._-]+)`", text) or re.search(
         r"([A-Za-z0-9._-]+)==\S+ has no (?:usable wheels|wheels with a matching)", text

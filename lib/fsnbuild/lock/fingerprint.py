@@ -12,7 +12,9 @@ from fsnbuild.config import Project, Variant
 BASE_LOCK = "base"
 
 
-def parts(project: Project, variant: Variant | None, resolver: str, base_lock: str | None) -> dict[str, str]:
+def parts(
+    project: Project, variant: Variant | None, resolver: str, base_lock: str | None
+) -> dict[str, str]:
     """Named hashes of every input; ``variant`` None means the base lock."""
     index_routing = {
         name: {"default": index.default} for name, index in sorted(project.indexes.items())

@@ -80,7 +80,9 @@ def resolver_default_index() -> str:
         empty.write_text("")
         result = subprocess.run(
             [uv_binary(), "pip", "compile", str(empty), "--emit-index-url", "--no-header", "-q"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     for line in result.stdout.splitlines():
         if line.startswith("--index-url "):

@@ -29,7 +29,9 @@ def build_simple_index(wheels: Path, dest: Path) -> list[str]:
         try:
             name = parse_wheel_filename(wheel.name)[0]
         except InvalidWheelFilename as exc:
-            raise FsnbuildError(f"{wheel}: not a wheel file name ({exc})", hint="rename or remove it") from None
+            raise FsnbuildError(
+                f"{wheel}: not a wheel file name ({exc})", hint="rename or remove it"
+            ) from None
         projects[canonicalize_name(name)].append(wheel)
     files = dest / "files"
     files.mkdir(parents=True, exist_ok=True)
@@ -67,13 +69,14 @@ def serve(root: Path, port: int = 0) -> Iterator[str]:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 def _page(title: str, links: list[str]) -> str:
     body = "\n".join(links)
-    return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n{body}\n</body></html>\n"
+    head = f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n"
+    return f"{head}{body}\n</body></html>\n"
 
 
 def _sha256(path: Path) -> str:

@@ -53,10 +53,12 @@ def pylock_text(header: Header, packages: Sequence[Resolved]) -> str:
         'lock-version = "1.0"',
         'created-by = "fsnbuild"',
         f"requires-python = {_s('==' + target.python + '.*')}",
-        "environments = [" + _s(
+        "environments = ["
+        + _s(
             f"python_version == '{target.python}' and sys_platform == '{target.os}' "
             f"and platform_machine == '{target.arch}'"
-        ) + "]",
+        )
+        + "]",
         "",
     ]
     for package in packages:
@@ -68,9 +70,8 @@ def pylock_text(header: Header, packages: Sequence[Resolved]) -> str:
         ]
         for wheel in package.wheels:
             size = f"size = {wheel.size}, " if wheel.size is not None else ""
-            lines.append(
-                f"    {{ name = {_s(wheel.filename)}, {size}hashes = {{ sha256 = {_s(wheel.sha256.hex)} }} }},"
-            )
+            hashes = f"hashes = {{ sha256 = {_s(wheel.sha256.hex)} }}"
+            lines.append(f"    {{ name = {_s(wheel.filename)}, {size}{hashes} }},")
         lines += [
             "]",
             "",

@@ -75,7 +75,9 @@ def lock(
 ) -> list[LockReport]:
     """Lock the base and the selected variants (all by default); return what changed."""
     if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{backend}'", hint=f"choose one of {', '.join(BACKENDS)}")
+        raise ConfigError(
+            f"unknown backend '{backend}'", hint=f"choose one of {', '.join(BACKENDS)}"
+        )
     selected = select_variants(project, variants)
     urls = resolve_index_urls(project, index_overrides or {})
     resolver = resolver_version(backend)
@@ -84,7 +86,9 @@ def lock(
     ]
     for variant in selected:
         reports.append(
-            _lock_one(project, variant, backend, resolver, urls, upgrade, upgrade_packages, on_start)
+            _lock_one(
+                project, variant, backend, resolver, urls, upgrade, upgrade_packages, on_start
+            )
         )
     return reports
 
@@ -116,7 +120,9 @@ def _lock_one(
     )
     packages = resolve(backend, request, project, urls)
     _enforce_routing(label, variant, packages, urls)
-    parts = fingerprint.parts(project, variant, resolver, base_lock.fingerprint if base_lock else None)
+    parts = fingerprint.parts(
+        project, variant, resolver, base_lock.fingerprint if base_lock else None
+    )
     header = Header(label, backend, resolver, project.target, fingerprint.combine(parts), parts)
     previous = Lock.read(pylock_path) if pylock_path.exists() else None
     txt, pylock = requirements_text(header, packages), pylock_text(header, packages)
@@ -153,8 +159,12 @@ def _diff(previous: Lock | None, packages: Sequence[Resolved]) -> Change:
     return Change(
         added=tuple(f"{n}=={new[n]}" for n in sorted(new.keys() - old.keys())),
         removed=tuple(f"{n}=={old[n]}" for n in sorted(old.keys() - new.keys())),
-        upgraded=tuple(f"{n} {old[n]} -> {new[n]}" for n in both if Version(new[n]) > Version(old[n])),
-        downgraded=tuple(f"{n} {old[n]} -> {new[n]}" for n in both if Version(new[n]) < Version(old[n])),
+        upgraded=tuple(
+            f"{n} {old[n]} -> {new[n]}" for n in both if Version(new[n]) > Version(old[n])
+        ),
+        downgraded=tuple(
+            f"{n} {old[n]} -> {new[n]}" for n in both if Version(new[n]) < Version(old[n])
+        ),
     )
 
 
@@ -176,7 +186,9 @@ def check(project: Project, variants: Sequence[str] = ()) -> list[CheckResult]:
         parts = fingerprint.parts(project, variant, resolver, base_fp)
         if variant is None:
             base_fp = tool.get("fingerprint")
-        changed = tuple(sorted(k for k in parts.keys() | recorded.keys() if parts.get(k) != recorded.get(k)))
+        changed = tuple(
+            sorted(k for k in parts.keys() | recorded.keys() if parts.get(k) != recorded.get(k))
+        )
         txt_fp = _txt_fingerprint(txt_path)
         if changed:
             results.append(CheckResult(label, pylock_path, "stale", changed))
