@@ -66,7 +66,14 @@ def docker_config_credentials(host: str, config_path: Path | None = None) -> Cre
     for key, entry in auths.items():
         # Keys are written as "host:port", "https://host" or "https://host/v1/".
         if (urlsplit(key).netloc or key.split("/")[0]) == host and entry.get("auth"):
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            try:
+                pair = base64.b64decode(entry["auth"], validate=True).decode()
+            except ValueError:
+                raise RegistryError(
+                    f"{config_path}: the auth entry for {host} is not base64 of USER:PASSWORD",
+                    hint=f"run `docker login {host}` again",
+                ) from None
+            user, _, password = pair.partition(":")
             return Credentials(user, password)
     return None
 
@@ -108,7 +115,8 @@ class RegistryClient:
         top_digest = Digest.of_bytes(top_bytes)
         data, digest = top_bytes, top_digest
         if top_type in INDEX_TYPES:
-            chosen = select_platform(json.loads(top_bytes), what=f"{self.host}/{repo}@{top_digest}")
+            what = f"{self.host}/{repo}@{top_digest}"
+            chosen = select_platform(_json(top_bytes, what=what), what=what)
             data, _ = self.get_manifest(repo, str(chosen.digest), label=str(ref))
             digest = chosen.digest
         if expected is not None and expected not in (top_digest, digest):
@@ -117,8 +125,8 @@ class RegistryClient:
                 hint="the registry serves another image than the pinned one; nothing was kept",
             )
 
-        manifest = json.loads(data)
         what = f"{self.host}/{repo}@{digest}"
+        manifest = _json(data, what=f"manifest {what}")
         blobs = [Descriptor.from_json(manifest.get("config", {}), what=f"{what} config")]
         blobs += [Descriptor.from_json(d, what=what) for d in manifest.get("layers", [])]
         for desc in blobs:
@@ -157,7 +165,8 @@ class RegistryClient:
                     hint="the registry or a proxy altered the manifest; nothing was kept",
                 )
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        return data, json.loads(data).get("mediaType") or media_type
+        what = f"{self.host}/{repository} manifest {reference}"
+        return data, str(_json(data, what=what).get("mediaType") or media_type)
 
     def fetch_blob(self, repository: str, digest: Digest, store: BlobStore) -> None:
         """Stream a blob into the store, hashing it on the way; skip one already there."""
@@ -172,7 +181,14 @@ class RegistryClient:
                 )
             self._expect(resp, 200, f"blob {digest}")
             what = f"{self.host}/{repository} blob"
-            store.put_chunks(resp.iter_content(CHUNK), expected=digest, what=what)
+            try:
+                store.put_chunks(resp.iter_content(CHUNK), expected=digest, what=what)
+            except requests.RequestException as exc:
+                raise RegistryError(
+                    f"registry {self.host}: download of {repository} blob {digest} broke off "
+                    f"({_reason(exc)})",
+                    hint="retry; nothing partial was kept",
+                ) from None
         log.info("pulled %s from %s/%s", digest.short, self.host, repository)
 
     # ------------------------------------------------------------ pushing
@@ -355,6 +371,18 @@ class RegistryClient:
                 f"for {resp.request.method} {urlsplit(resp.url).path}: {resp.text[:300]}",
                 hint="see the registry's log for the cause",
             )
+
+
+def _json(data: bytes, *, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(
+            f"{what} is not JSON ({exc})", hint="is this an OCI registry?"
+        ) from None
+    if not isinstance(value, dict):
+        raise RegistryError(f"{what} is not a JSON object", hint="is this an OCI registry?")
+    return value
 
 
 def _reason(exc: Exception) -> str:
