@@ -93,7 +93,7 @@ def two_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]:
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
         pytest.skip("building the stand-in needs root and debootstrap")
     first_out = tmp_path_factory.mktemp("standin-a") / "build"
-    second_out = tmp_path_factory.mktemp("standin-b") / "a deeper" / "folder"
+    second_out = tmp_path_factory.mktemp("standin-b") / "a-deeper" / "folder"
     first = _start_build(first_out, umask=0o022, tz="UTC")
     second = _start_build(second_out, umask=0o077, tz="Asia/Tokyo")
     return _finish(first, first_out), _finish(second, second_out)

@@ -59,6 +59,13 @@ def debootstrap(root: Path, *, mirror: str, epoch: int, packages: Sequence[str] 
     """Install a minimal Debian ``bookworm`` with ``packages`` into the empty folder ``root``."""
     if shutil.which("debootstrap") is None:
         raise ImageError("debootstrap is not installed", hint="apt-get install -y debootstrap")
+    if any(ch.isspace() for ch in str(root.resolve())):
+        # debootstrap 1.0.128's merged-/usr step leaves the path unquoted: the tree then has
+        # no /lib64 and its first chroot fails. Refuse up front with a clear message.
+        raise ImageError(
+            f"{str(root)!r}: debootstrap cannot build in a path with spaces",
+            hint="choose a work folder whose path has no whitespace",
+        )
     if root.exists() and any(root.iterdir()):
         raise ImageError(f"{root}: not empty; debootstrap needs an empty folder")
     root.mkdir(parents=True, exist_ok=True)
