@@ -71,9 +71,10 @@ def test_second_push_uploads_no_blob(registry, image) -> None:
     built, store = image
     target = f"{registry.host}/fsnbuild/twice:1"
     first_session, first = counting_session()
-    push_image(built, store, target, session=first_session)
     second_session, second = counting_session()
-    push_image(built, store, target, session=second_session)
+    with first_session, second_session:
+        push_image(built, store, target, session=first_session)
+        push_image(built, store, target, session=second_session)
     assert first["POST uploads"] == 3  # config and two layers
     assert first["PUT uploads"] == 3
     assert second["HEAD blobs"] == 3
@@ -98,9 +99,9 @@ def test_wrong_expected_digest_names_both_and_keeps_no_blob(
 def test_index_resolves_to_the_linux_amd64_manifest(tmp_path: Path, registry, image) -> None:
     built, store = image
     other = build_image(store, base=None, layers=[], created_epoch=EPOCH + 5)  # the "arm64" one
-    client = RegistryClient(registry.host)
-    client.push(built, store, "fsnbuild/multi", None)
-    client.push(other, store, "fsnbuild/multi", None)
+    with RegistryClient(registry.host) as client:
+        client.push(built, store, "fsnbuild/multi", None)
+        client.push(other, store, "fsnbuild/multi", None)
 
     def entry(img: Image, arch: str) -> dict[str, object]:
         desc = Descriptor(img.media_type, img.manifest_digest, store.size(img.manifest_digest))

@@ -126,7 +126,8 @@ class BlobStore:
         self._check(digest, Digest("sha256", hasher.hexdigest()))
 
     def read_bytes(self, digest: Digest) -> bytes:
-        data = self._open(digest).read()
+        with self._open(digest) as stream:
+            data = stream.read()
         self._check(digest, Digest.of_bytes(data))
         return data
 

@@ -99,8 +99,20 @@ class RegistryClient:
         self.base = f"{self.scheme}://{host}"
         self.credentials = credentials or docker_config_credentials(host)
         self.session = session or requests.Session()
+        self._owns_session = session is None
         self.timeout = timeout
         self._auth: dict[str, str] = {}  # scope -> Authorization header value
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections of a session this client made (not one it was given)."""
+        if self._owns_session:
+            self.session.close()
 
     # ------------------------------------------------------------ pulling
 
@@ -272,10 +284,11 @@ class RegistryClient:
         resp = self._send(method, url, scope, body, stream, params, headers)
         if resp.status_code == 401:
             challenge = resp.headers.get("WWW-Authenticate", "")
-            resp.close()
-            self._authenticate(challenge, scope)
-            resp = self._send(method, url, scope, body, stream, params, headers)
+            resp.close()  # keeps status and headers; frees the connection
+            if self._authenticate(challenge, scope):
+                resp = self._send(method, url, scope, body, stream, params, headers)
         if resp.status_code in (401, 403):
+            resp.close()
             who = f"as {self.credentials.username!r}" if self.credentials else "anonymously"
             raise RegistryError(
                 f"registry {self.host} refused {method} {urlsplit(url).path} "
@@ -324,19 +337,23 @@ class RegistryClient:
             if data is not None and hasattr(data, "close"):
                 data.close()
 
-    def _authenticate(self, challenge: str, scope: str) -> None:
+    def _authenticate(self, challenge: str, scope: str) -> bool:
+        """Answer a 401 challenge; False when there is nothing to answer it with."""
         scheme, _, rest = challenge.partition(" ")
         params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
-        if scheme.lower() == "basic" and self.credentials is not None:
+        if scheme.lower() == "basic":
+            if self.credentials is None:
+                return False
             pair = f"{self.credentials.username}:{self.credentials.password}".encode()
             self._auth[scope] = "Basic " + base64.b64encode(pair).decode()
-        elif scheme.lower() == "bearer" and "realm" in params:
+            return True
+        if scheme.lower() == "bearer" and "realm" in params:
             self._auth[scope] = "Bearer " + self._fetch_token(params, scope)
-        elif scheme.lower() != "basic":
-            raise RegistryError(
-                f"registry {self.host} asks for unsupported authentication {challenge!r}",
-                hint="fsnbuild speaks basic and bearer-token authentication",
-            )
+            return True
+        raise RegistryError(
+            f"registry {self.host} asks for unsupported authentication {challenge!r}",
+            hint="fsnbuild speaks basic and bearer-token authentication",
+        )
 
     def _fetch_token(self, challenge: Mapping[str, str], scope: str) -> str:
         query = {"scope": challenge.get("scope") or scope}

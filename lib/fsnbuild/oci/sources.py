@@ -4,8 +4,10 @@ to fetch an image into the blob store, push it to a registry, or load it into Do
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,10 +88,9 @@ def fetch_image(
     log.info("fetching %s", source)
     if source.transport == "docker":
         ref = ImageRef.parse(source.location)
-        client = client_for(
-            ref, credentials=credentials, mirror=registry_mirror(mirror), session=session
-        )
-        return client.pull(ref, store, expected=expected)
+        mirror = registry_mirror(mirror)
+        with client_for(ref, credentials=credentials, mirror=mirror, session=session) as client:
+            return client.pull(ref, store, expected=expected)
     if source.transport == "docker-daemon":
         return _fetch_from_daemon(source.location, expected, store, docker_client)
     path = Path(source.location)
@@ -115,19 +116,20 @@ def push_image(
             f"cannot push {image.manifest_digest} as {target}: the reference pins another digest",
             hint="drop @DIGEST from the target or push the image it names",
         )
-    client = client_for(target, credentials=credentials, session=session)
-    digest = client.push(image, store, target.repository, target.tag)
+    with client_for(target, credentials=credentials, session=session) as client:
+        digest = client.push(image, store, target.repository, target.tag)
     log.info("pushed %s as %s", digest, target)
     return digest
 
 
 def load_into_docker(archive_path: Path, *, docker_client: Any = None) -> str:
     """``docker load`` a docker archive into the engine; return the image ID it reports."""
-    client = docker_client or _docker_client()
-    with archive_path.open("rb") as stream:
+    import docker.errors
+
+    with _docker(docker_client) as client, archive_path.open("rb") as stream:
         try:
             images = client.images.load(stream)
-        except Exception as exc:  # the SDK raises APIError, or requests' errors underneath
+        except docker.errors.DockerException as exc:
             raise RegistryError(
                 f"Docker could not load {archive_path}: {exc}",
                 hint="check `docker info`; the archive must come from write_docker_archive",
@@ -143,33 +145,51 @@ def _fetch_from_daemon(
 ) -> Image:
     import docker.errors
 
-    client = docker_client or _docker_client()
-    try:
-        image = client.images.get(name)
-    except docker.errors.ImageNotFound:
-        raise RegistryError(
-            f"docker-daemon:{name}: no such image in the local Docker engine",
-            hint=f"check `docker images`, or `docker pull {name}` first",
-        ) from None
-    with tempfile.TemporaryDirectory(prefix="fsnbuild-daemon-") as tmp:
+    store.root.mkdir(parents=True, exist_ok=True)
+    # Next to the store, not in /tmp: a saved image is as large as the image.
+    with (
+        _docker(docker_client) as client,
+        tempfile.TemporaryDirectory(prefix=".daemon-", dir=store.root) as tmp,
+    ):
         archive = Path(tmp) / "image.tar"
-        # named=<tag> keeps the tag asked for; named=True would use the image's first tag.
-        named = name if name in (image.tags or []) else True
-        with archive.open("wb") as out:
-            for chunk in image.save(named=named):
-                out.write(chunk)
+        try:
+            image = client.images.get(name)
+            # named=<tag> keeps the tag asked for; named=True would use the image's first tag.
+            named = name if name in (image.tags or []) else True
+            with archive.open("wb") as out:
+                for chunk in image.save(named=named):
+                    out.write(chunk)
+        except docker.errors.ImageNotFound:
+            raise RegistryError(
+                f"docker-daemon:{name}: no such image in the local Docker engine",
+                hint=f"check `docker images`, or `docker pull {name}` first",
+            ) from None
+        except docker.errors.DockerException as exc:
+            raise RegistryError(
+                f"docker-daemon:{name}: the Docker engine could not save it: {exc}",
+                hint="check `docker info` and the engine's log",
+            ) from None
         # The saved archive holds just this one image, so no tag needs choosing inside it.
         return read_docker_archive(archive, store, expected=expected)
 
 
-def _docker_client() -> Any:
+@contextlib.contextmanager
+def _docker(given: Any) -> Iterator[Any]:
+    """The caller's Docker client, or one made from the environment and closed afterwards."""
+    if given is not None:
+        yield given
+        return
     import docker
     import docker.errors
 
     try:
-        return docker.from_env()
+        client = docker.from_env()
     except docker.errors.DockerException as exc:
         raise RegistryError(
             f"cannot reach the Docker engine: {exc}",
             hint="start dockerd, or set DOCKER_HOST to its socket",
         ) from None
+    try:
+        yield client
+    finally:
+        client.close()
