@@ -12,8 +12,9 @@ import requests
 from fsnbuild.digest import Digest
 from fsnbuild.errors import DigestMismatchError, FsnbuildError, RegistryError
 from fsnbuild.oci.blobs import BlobStore
+from fsnbuild.oci.credentials import Credentials
 from fsnbuild.oci.image import OCI_INDEX, Descriptor, Image, build_image, canonical_json
-from fsnbuild.oci.registry import Credentials, RegistryClient
+from fsnbuild.oci.registry import RegistryClient
 from fsnbuild.oci.sources import fetch_image, parse_source, push_image
 
 from .conftest import free_port

@@ -19,8 +19,8 @@ import pytest
 
 from fsnbuild.errors import RegistryError
 from fsnbuild.oci.blobs import BlobStore
+from fsnbuild.oci.credentials import Credentials
 from fsnbuild.oci.image import build_image
-from fsnbuild.oci.registry import Credentials
 from fsnbuild.oci.sources import fetch_image, parse_source, push_image
 
 from .conftest import RegistryServer, run_registry

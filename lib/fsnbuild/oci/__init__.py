@@ -2,6 +2,7 @@
 client, and skopeo-style sources (``docker://``, ``docker-daemon:``, ``oci:``, ...)."""
 
 from fsnbuild.oci.blobs import BlobStore
+from fsnbuild.oci.credentials import Credentials
 from fsnbuild.oci.docker_archive import read_docker_archive, write_docker_archive
 from fsnbuild.oci.image import (
     ConfigChanges,
@@ -14,7 +15,7 @@ from fsnbuild.oci.image import (
 )
 from fsnbuild.oci.layout import read_layout, write_layout, write_oci_archive
 from fsnbuild.oci.reference import ImageRef
-from fsnbuild.oci.registry import Credentials, RegistryClient
+from fsnbuild.oci.registry import RegistryClient
 from fsnbuild.oci.sources import (
     Source,
     fetch_image,

@@ -6,11 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -19,6 +16,7 @@ import requests
 from fsnbuild.digest import Digest
 from fsnbuild.errors import DigestMismatchError, RegistryError
 from fsnbuild.oci.blobs import CHUNK, BlobStore
+from fsnbuild.oci.credentials import CREDENTIALS_HINT, Credentials, docker_config_credentials
 from fsnbuild.oci.image import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -34,48 +32,6 @@ log = logging.getLogger(__name__)
 _ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 _MAX_MANIFEST = 4 << 20
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_CREDENTIALS_HINT = (
-    "give credentials with `docker login {host}` (read from ~/.docker/config.json `auths`, "
-    "or $DOCKER_CONFIG/config.json) or pass a username and password"
-)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: str = ""
-
-    def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***)"
-
-
-def docker_config_credentials(host: str, config_path: Path | None = None) -> Credentials | None:
-    """The ``auths`` entry for ``host`` in Docker's config.json, if there is one."""
-    if config_path is None:
-        folder = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-        config_path = Path(folder) / "config.json"
-    try:
-        auths = json.loads(config_path.read_text()).get("auths") or {}
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RegistryError(
-            f"{config_path}: cannot read Docker credentials ({exc})",
-            hint="fix the file or pass credentials explicitly",
-        ) from None
-    for key, entry in auths.items():
-        # Keys are written as "host:port", "https://host" or "https://host/v1/".
-        if (urlsplit(key).netloc or key.split("/")[0]) == host and entry.get("auth"):
-            try:
-                pair = base64.b64decode(entry["auth"], validate=True).decode()
-            except ValueError:
-                raise RegistryError(
-                    f"{config_path}: the auth entry for {host} is not base64 of USER:PASSWORD",
-                    hint=f"run `docker login {host}` again",
-                ) from None
-            user, _, password = pair.partition(":")
-            return Credentials(user, password)
-    return None
 
 
 Body = bytes | Callable[[], Any] | None
@@ -293,7 +249,7 @@ class RegistryClient:
             raise RegistryError(
                 f"registry {self.host} refused {method} {urlsplit(url).path} "
                 f"{who} (HTTP {resp.status_code})",
-                hint=_CREDENTIALS_HINT.format(host=self.host),
+                hint=CREDENTIALS_HINT.format(host=self.host),
             )
         return resp
 
@@ -372,7 +328,7 @@ class RegistryClient:
             raise RegistryError(
                 f"token service {realm} of registry {self.host} refused "
                 f"{'the credentials' if auth else 'anonymous access'} (HTTP {resp.status_code})",
-                hint=_CREDENTIALS_HINT.format(host=self.host),
+                hint=CREDENTIALS_HINT.format(host=self.host),
             )
         self._expect(resp, 200, f"token from {realm}")
         payload = resp.json()

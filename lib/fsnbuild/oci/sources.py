@@ -17,11 +17,12 @@ import requests
 from fsnbuild.digest import Digest
 from fsnbuild.errors import ConfigError, DigestMismatchError, RegistryError
 from fsnbuild.oci.blobs import BlobStore
+from fsnbuild.oci.credentials import Credentials
 from fsnbuild.oci.docker_archive import read_docker_archive
 from fsnbuild.oci.image import Image
 from fsnbuild.oci.layout import read_layout
 from fsnbuild.oci.reference import ImageRef, registry_mirror
-from fsnbuild.oci.registry import Credentials, client_for
+from fsnbuild.oci.registry import client_for
 
 log = logging.getLogger(__name__)
 
