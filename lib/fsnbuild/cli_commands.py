@@ -44,10 +44,10 @@ def lock_command(
     """Resolve variants.toml into hashed per-variant locks in locks/."""
     with reporting():
         proj = project()
-        if check:
-            _check(proj, variant or [])
-            return
         overrides = indexes.parse_overrides(index or [], proj)
+        if check:
+            _check(proj, variant or [], overrides)
+            return
         reports = run.lock(
             proj,
             variants=variant or [],
@@ -73,11 +73,13 @@ def lock_command(
                     out.print(f"  [{colour}]{word}[/] {', '.join(items)}")
 
 
-def _check(proj: Project, variants: list[str]) -> None:
-    results = run.check(proj, variants)
-    bad = [r for r in results if r.problem]
+def _check(proj: Project, variants: list[str], overrides: dict[str, str]) -> None:
+    results = run.check(proj, variants, overrides)
+    bad = [r for r in results if r.problem and not r.blocked]
     for result in results:
-        if result.problem:
+        if result.blocked:
+            err.print(f"[yellow]{result.label}[/]: {result.problem}: {escape(result.blocked)}")
+        elif result.problem:
             detail = f": {', '.join(result.changed)} changed" if result.changed else ""
             err.print(f"[red]{result.label}[/]: {result.problem} ({result.path}){detail}")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -46,9 +47,31 @@ def test_check_passes_on_the_committed_locks() -> None:
     assert "sklearn: fresh" in result.stdout and "tensorflow: fresh" in result.stdout
 
 
-def test_check_reports_pytorch_as_not_locked() -> None:
+def test_check_passes_and_reports_pytorch_as_not_locked() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FSNBUILD_INDEX_PYTORCH_CPU"}
     result = subprocess.run(
         [sys.executable, "-m", "fsnbuild", "lock", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pytorch: not locked: torch comes only from index 'pytorch-cpu'" in result.stderr
+
+
+def test_check_fails_on_missing_pytorch_lock_once_its_index_has_an_address() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fsnbuild",
+            "lock",
+            "--check",
+            "--index",
+            "pytorch-cpu=http://127.0.0.1:9/simple",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -4,6 +4,7 @@ and tell what changed."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from fsnbuild.errors import ConfigError, LockError, StaleLockError
 from fsnbuild.fsutil import write_text_atomic
 from fsnbuild.lock import fingerprint
 from fsnbuild.lock.backends import BACKENDS, Request, Resolved, resolve, resolver_version
-from fsnbuild.lock.indexes import IndexUrls, resolve_index_urls
+from fsnbuild.lock.indexes import IndexUrls, env_var, resolve_index_urls
 from fsnbuild.lock.model import Lock
 from fsnbuild.lock.render import Header, pylock_text, requirements_text
 
@@ -47,6 +48,9 @@ class CheckResult:
     path: Path
     problem: str | None  # None: fresh
     changed: tuple[str, ...] = field(default=())
+    # Set when the lock cannot be made on this machine at all (a routed index has no address):
+    # reported, but not a failure of the check, since no input of the locks went stale.
+    blocked: str | None = None
 
 
 def lock_paths(project: Project, label: str) -> tuple[Path, Path]:
@@ -168,7 +172,9 @@ def _diff(previous: Lock | None, packages: Sequence[Resolved]) -> Change:
     )
 
 
-def check(project: Project, variants: Sequence[str] = ()) -> list[CheckResult]:
+def check(
+    project: Project, variants: Sequence[str] = (), index_overrides: Mapping[str, str] | None = None
+) -> list[CheckResult]:
     """Recompute every fingerprint offline; name each stale or missing lock and what changed."""
     results = []
     base_fp = None
@@ -177,7 +183,8 @@ def check(project: Project, variants: Sequence[str] = ()) -> list[CheckResult]:
         txt_path, pylock_path = lock_paths(project, label)
         if not pylock_path.exists() or not txt_path.exists():
             missing = pylock_path if not pylock_path.exists() else txt_path
-            results.append(CheckResult(label, missing, "not locked"))
+            blocked = _unaddressed_index(project, variant, index_overrides or {})
+            results.append(CheckResult(label, missing, "not locked", blocked=blocked))
             continue
         doc = tomlkit.parse(pylock_path.read_text()).unwrap()
         tool = doc.get("tool", {}).get("fsnbuild", {})
@@ -197,6 +204,16 @@ def check(project: Project, variants: Sequence[str] = ()) -> list[CheckResult]:
         else:
             results.append(CheckResult(label, pylock_path, None))
     return results
+
+
+def _unaddressed_index(
+    project: Project, variant: Variant | None, overrides: Mapping[str, str]
+) -> str | None:
+    for package, name in variant.routes if variant else ():
+        index = project.indexes[name]
+        if not (index.url or overrides.get(name) or os.environ.get(env_var(name))):
+            return f"{package} comes only from index '{name}', which has no address here"
+    return None
 
 
 def require_fresh(project: Project, variant: str) -> Lock:
