@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import html
 import threading
 from collections import defaultdict
@@ -19,6 +18,7 @@ from urllib.parse import quote
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from fsnbuild.digest import Digest
 from fsnbuild.errors import FsnbuildError
 
 
@@ -44,7 +44,7 @@ def build_simple_index(wheels: Path, dest: Path) -> list[str]:
             link = files / path.name
             if not link.exists():
                 link.symlink_to(path.resolve())
-            digest = _sha256(path)
+            digest = Digest.of_file(path).hex
             href = f"../../files/{quote(path.name)}#sha256={digest}"
             links.append(f'<a href="{html.escape(href)}">{html.escape(path.name)}</a><br/>')
         page.joinpath("index.html").write_text(_page(project, links))
@@ -77,11 +77,3 @@ def _page(title: str, links: list[str]) -> str:
     body = "\n".join(links)
     head = f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n"
     return f"{head}{body}\n</body></html>\n"
-
-
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            hasher.update(chunk)
-    return hasher.hexdigest()
