@@ -26,8 +26,8 @@ app = typer.Typer(
     help="Reproducible Flower SuperNode appliances: hashed locks, OCI images, QCOW2 disks.",
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class State:

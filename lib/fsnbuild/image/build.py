@@ -136,9 +136,8 @@ def build_variant_image(
         history=[f"fsnbuild {__version__}: install {layer.comment}" for layer in layers],
         created_epoch=project.product.epoch,
     )
-    write_text_atomic(
-        record, json.dumps({"manifest": str(image.manifest_digest), "ref": ref}) + "\n"
-    )
+    entry = {"manifest": str(image.manifest_digest), "base": str(base.manifest_digest), "ref": ref}
+    write_text_atomic(record, json.dumps(entry) + "\n")
     return _write_outputs(
         project, variant_name, ref, image, key, False, options, built, len(layers) - built, say
     )
@@ -278,11 +277,13 @@ def collect_garbage(cache_dir: Path) -> tuple[int, int]:
     keep: set[Digest] = set()
     for record in sorted((cache_dir / "builds").glob("*.json")):
         try:
-            image = load_image(store, Digest.parse(json.loads(record.read_text())["manifest"]))
+            raw = json.loads(record.read_text())
+            images = [load_image(store, Digest.parse(raw[key])) for key in ("manifest", "base")]
         except (FsnbuildError, KeyError, ValueError):
             record.unlink()
             continue
-        keep |= {image.manifest_digest, image.config_digest, *(d.digest for d in image.layers)}
+        for image in images:
+            keep |= {image.manifest_digest, image.config_digest, *(d.digest for d in image.layers)}
     for record in sorted((cache_dir / "layers").glob("*.json")):
         keep.add(Digest.parse(json.loads(record.read_text())["digest"]))
     files = freed = 0
