@@ -207,3 +207,23 @@ def test_full_output_disk_fails_cleanly_and_leaves_nothing_half_written(
         assert sorted(p.name for p in small.iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_changed_lock_rebuilds_only_the_layers_whose_packages_changed(
+    tmp_path: Path, standin_layout: Path
+) -> None:
+    from fsnbuild.lock import run
+
+    config = copy_project(tmp_path / "p")
+    first = build(load_project(config), "sklearn", tmp_path, standin_layout)
+    config.write_text(
+        config.read_text().replace(
+            '"pandas", "flwr-datasets"]', '"pandas", "flwr-datasets", "tabulate"]'
+        )
+    )
+    run.lock(load_project(config), variants=["sklearn"])
+    second = build(load_project(config), "sklearn", tmp_path, standin_layout)
+    assert not second.cache_hit
+    assert (second.layers_built, second.layers_reused) == (1, first.layers_built - 1)
+    old, new = [d.digest for d in first.image.layers], [d.digest for d in second.image.layers]
+    assert old[:-1] == new[:-1] and old[-1] != new[-1]  # only the shared "packages" layer moved
