@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.oci.conftest import EPOCH, make_layer_file
 
 from fsnbuild.config import load_project
 from fsnbuild.errors import ImageError
 from fsnbuild.image.base import check_target, inspect_base
 from fsnbuild.oci.blobs import BlobStore
 from fsnbuild.oci.image import ConfigChanges, Image, build_image
+from tests.oci.conftest import EPOCH, make_layer_file
 
 from .conftest import ROOT
 

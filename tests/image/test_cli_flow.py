@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.oci.conftest import run_registry
 
 from fsnbuild.digest import Digest
 from fsnbuild.oci.blobs import BlobStore
 from fsnbuild.oci.sources import fetch_image, parse_source
 from fsnbuild.standin import serve_standin
+from tests.oci.conftest import run_registry
 
 from .conftest import ROOT
 

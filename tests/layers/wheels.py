@@ -35,6 +35,7 @@ def build_wheel(
     executable: frozenset[str] = frozenset(),
     symlinks: dict[str, str] | None = None,
     corrupt_record: frozenset[str] = frozenset(),
+    requires: tuple[str, ...] = (),
 ) -> Path:
     """A wheel with METADATA, WHEEL and a true RECORD (except for paths in ``corrupt_record``).
 
@@ -44,8 +45,9 @@ def build_wheel(
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     contents = dict(files if files is not None else {f"{dist}/__init__.py": b"X = 1\n"})
+    requirements = "".join(f"Requires-Dist: {r}\n" for r in requires)
     contents[f"{info}/METADATA"] = (
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{requirements}".encode()
     )
     contents[f"{info}/WHEEL"] = (
         f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from fsnbuild.lock.localindex import build_simple_index, serve
-
-from .wheelgen import make_sdist, make_wheel
+from tests.layers.wheels import build_wheel as make_wheel
 
 PROJECT = """\
 # a test project
@@ -76,6 +75,20 @@ def local_indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexes]
     build_simple_index(cpu_wheels, root / "cpu")
     with serve(root / "default") as default, serve(root / "cpu") as cpu:
         yield Indexes(default, cpu, root)
+
+
+def make_sdist(folder: Path, name: str, version: str) -> Path:
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}-{version}.tar.gz"
+    with tarfile.open(out, "w:gz") as archive:
+        data = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        info = tarfile.TarInfo(f"{name}-{version}/PKG-INFO")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return out
 
 
 def _add_sdist(index: Path, sdist: Path) -> None:
