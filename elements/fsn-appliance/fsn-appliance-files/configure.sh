@@ -125,6 +125,8 @@ say "image loaded: ${FSN_IMAGE_REF} (${FSN_IMAGE_DIGEST})"
 
 docker rm -f "$CONTAINER" > /dev/null 2>&1 || true
 # Host networking: the SuperNode only dials out, and the engine may run without a bridge.
-id=$(docker run -d --name "$CONTAINER" --restart unless-stopped --network host \
-    "${mounts[@]}" "$FSN_IMAGE_REF" "${args[@]}")
+if ! id=$(docker run -d --name "$CONTAINER" --restart unless-stopped --network host \
+    "${mounts[@]}" "$FSN_IMAGE_REF" "${args[@]}"); then
+    fatal "the Docker engine could not start ${FSN_IMAGE_REF}" "see journalctl -u fsn-supernode"
+fi
 say "supernode container started: ${id:0:12} ${FSN_IMAGE_REF} ${args[*]}"

@@ -30,15 +30,18 @@ class Layout:
     size_bytes: int
     disk_id: int  # the MBR's 32-bit disk signature
     root_uuid: str
+    root_label: str  # what the image's fstab mounts as /
     hash_seed: str  # ext4 directory-hash seed: random by default, so fixed here
 
     @classmethod
-    def derive(cls, key: str, size_gib: int) -> Layout:
+    def derive(cls, key: str, size_gib: int, root_label: str) -> Layout:
         def named(purpose: str) -> uuid.UUID:
             return uuid.uuid5(uuid.NAMESPACE_URL, f"fsnbuild:disk:{key}:{purpose}")
 
         disk_id = int.from_bytes(hashlib.sha256(f"{key}:mbr".encode()).digest()[:4], "big")
-        return cls(size_gib << 30, disk_id, str(named("root")), str(named("hash-seed")))
+        return cls(
+            size_gib << 30, disk_id, str(named("root")), root_label, str(named("hash-seed"))
+        )
 
     @property
     def partition_bytes(self) -> int:
@@ -79,28 +82,10 @@ def make_filesystem(root: Path, raw: Path, layout: Layout, epoch: int) -> None:
     """mke2fs fills the partition from ``root``; debugfs then sets the times it copied."""
     env = _fake_time(epoch)
     offset = FIRST_SECTOR * grub.SECTOR
-    _run(
-        [
-            "mke2fs",
-            "-q",
-            "-F",
-            "-t",
-            "ext4",
-            "-b",
-            str(BLOCK),
-            "-L",
-            "root",
-            "-U",
-            layout.root_uuid,
-            "-E",
-            f"offset={offset},hash_seed={layout.hash_seed},assume_storage_prezeroed=1",
-            "-d",
-            str(root),
-            str(raw),
-            str(layout.partition_bytes // BLOCK),
-        ],
-        env=env,
-    )
+    features = f"offset={offset},hash_seed={layout.hash_seed},assume_storage_prezeroed=1"
+    command = ["mke2fs", "-q", "-F", "-t", "ext4", "-b", str(BLOCK), "-L", layout.root_label]
+    command += ["-U", layout.root_uuid, "-E", features, "-d", str(root), str(raw)]
+    _run([*command, str(layout.partition_bytes // BLOCK)], env=env)
     normalize_inode_times(root, f"{raw}?offset={offset}", epoch, env)
 
 
@@ -139,23 +124,8 @@ def _paths(root: Path) -> list[str]:
 def to_qcow2(raw: Path, qcow2: Path, *, compress: bool = True) -> None:
     """Convert in order with one coroutine, so the clusters land in the same places."""
     options = ["-c"] if compress else []
-    _run(
-        [
-            "qemu-img",
-            "convert",
-            "-f",
-            "raw",
-            "-O",
-            "qcow2",
-            *options,
-            "-m",
-            "1",
-            "-o",
-            "cluster_size=65536,compression_type=zlib",
-            str(raw),
-            str(qcow2),
-        ],
-    )
+    command = ["qemu-img", "convert", "-f", "raw", "-O", "qcow2", *options, "-m", "1"]
+    _run([*command, "-o", "cluster_size=65536,compression_type=zlib", str(raw), str(qcow2)])
 
 
 def virtual_size(qcow2: Path) -> int:

@@ -163,6 +163,7 @@ def _build(
         root = work / "rootfs"
         tree.unpack(root_tar, root)
         root_tar.unlink()
+        tree.reset_mount_points(root)
         tree.clamp_times(root, inputs.epoch)
         step("hashing the file tree")
         files = tree.manifest(root)
@@ -170,7 +171,7 @@ def _build(
 
         step("assembling the disk (sfdisk, mke2fs -d, GRUB)")
         raw = work / "disk.raw"
-        layout = assemble.Layout.derive(inputs.key, inputs.size_gib)
+        layout = assemble.Layout.derive(inputs.key, inputs.size_gib, tree.root_label(root))
         assemble.assemble(root, raw, layout, inputs.epoch, kernel, initrd)
         shutil.rmtree(root)
         timings["assembly"] = time.monotonic() - mark

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
@@ -41,6 +42,24 @@ def unpack(tar: Path, root: Path) -> None:
     result = subprocess.run([*command, "-C", str(root)], capture_output=True, text=True)
     if result.returncode != 0:
         raise DiskError(f"{tar}: could not unpack: {result.stderr.strip()}", hint="see the log")
+
+
+# DIB's tar leaves out /proc and /sys and carries the build host's /dev and /run, which were
+# mounted during the build; at boot the kernel and systemd mount fresh ones over all four.
+_MOUNT_POINTS = {"dev": 0o755, "proc": 0o555, "run": 0o755, "sys": 0o555}
+
+
+def reset_mount_points(root: Path) -> None:
+    """Make /dev, /proc, /run and /sys empty root-owned folders, as on a fresh install."""
+    for name, mode in sorted(_MOUNT_POINTS.items()):
+        path = root / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+        path.mkdir()
+        os.chown(path, 0, 0)
+        path.chmod(mode)
 
 
 def clamp_times(root: Path, epoch: int) -> None:
@@ -122,3 +141,17 @@ def find_boot_files(root: Path) -> tuple[str, str]:
     if not initrd.is_file():
         raise DiskError(f"{initrd} is missing", hint="the kernel's initramfs was not built")
     return f"boot/{kernels[0].name}", f"boot/{initrd.name}"
+
+
+def root_label(root: Path) -> str:
+    """The file-system label that the image's /etc/fstab mounts as ``/``.
+
+    DIB writes fstab for the file system it would have made itself; the disk fsnbuild makes
+    carries that label, so systemd can remount the root read-write at boot.
+    """
+    fstab = root / "etc/fstab"
+    for line in fstab.read_text().splitlines() if fstab.is_file() else []:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and fields[1] == "/" and fields[0].startswith("LABEL="):
+            return fields[0].removeprefix("LABEL=")
+    raise DiskError(f"{fstab} mounts no LABEL= file system at /", hint="check DIB's fstab")
