@@ -13,8 +13,9 @@ from fsnbuild.digest import Digest
 from fsnbuild.errors import DigestMismatchError
 from fsnbuild.standin import REPOSITORY, TAG, serve_standin
 from fsnbuild.standin.rootfs import mounts_below
+from tests.conftest import ROOT, Build
 
-from .conftest import Build, Registry
+from .conftest import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,16 @@ def test_two_builds_in_unlike_folders_umasks_and_zones_give_one_digest(
     assert first.config == second.config
     assert first.manifest == second.manifest
     print(f"stand-in {first.manifest}: {first.seconds} s and {second.seconds} s (in parallel)")
+
+
+def test_build_reproduces_the_digest_pinned_in_variants_toml(
+    two_builds: tuple[Build, Build],
+) -> None:
+    # Built on this machine from the committed base lock and the live Debian mirror: equal to
+    # the digest pinned when variants.toml was written elsewhere, or the pin must be renewed.
+    from fsnbuild.config import load_project
+
+    assert two_builds[0].manifest == str(load_project(ROOT / "variants.toml").base.digest)
 
 
 def test_both_trees_list_the_same_files_owners_and_hashes(two_builds: tuple[Build, Build]) -> None:
