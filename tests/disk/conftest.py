@@ -50,8 +50,9 @@ class BuiltDisk:
 
 
 def _busybox(workdir: Path) -> bytes:
-    subprocess.run(["apt-get", "download", "busybox-static"], cwd=workdir, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["apt-get", "download", "busybox-static"], cwd=workdir, check=True, capture_output=True
+    )
     deb = next(workdir.glob("busybox-static_*.deb"))
     subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir / "x")], check=True)
     return (workdir / "x/bin/busybox").read_bytes()
@@ -79,16 +80,28 @@ def standin_archive(tmp_path_factory: pytest.TempPathFactory) -> StandinArchive:
     workdir = tmp_path_factory.mktemp("standin")
     ref = "flower-supernode-sklearn:1.25.0-disk-test"
     subprocess.run(
-        ["docker", "import", "--change", 'ENTRYPOINT ["/usr/local/bin/flower-supernode"]',
-         "--change", "ENV PATH=/usr/local/bin:/bin", "-", ref],
-        input=_root_tar(_busybox(workdir)), check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "docker",
+            "import",
+            "--change",
+            'ENTRYPOINT ["/usr/local/bin/flower-supernode"]',
+            "--change",
+            "ENV PATH=/usr/local/bin:/bin",
+            "-",
+            ref,
+        ],
+        input=_root_tar(_busybox(workdir)),
+        check=True,
+        capture_output=True,
+    )
     archive = workdir / "image.tar"
     subprocess.run(["docker", "save", "-o", str(archive), ref], check=True)
     image_id = subprocess.run(
         ["docker", "image", "inspect", "-f", "{{.Id}}", ref],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     subprocess.run(["docker", "rmi", ref], check=True, capture_output=True)
     return StandinArchive(archive, ref, Digest.parse(image_id))
 
@@ -98,8 +111,9 @@ def lock_sha256(project: Project, variant: str) -> str:
     return hashlib.sha256((project.locks_dir / f"{variant}.pylock.toml").read_bytes()).hexdigest()
 
 
-def build(project: Project, archive: StandinArchive, out: Path, cache: Path,
-          rebuild: bool = False) -> BuiltDisk:  # fmt: skip
+def build(
+    project: Project, archive: StandinArchive, out: Path, cache: Path, rebuild: bool = False
+) -> BuiltDisk:
     phases: list[tuple[str, float]] = []
     started = time.monotonic()
     result = build_disk(

@@ -23,14 +23,19 @@ echo "docker $*" >> "$STUB_LOG"
 case "$1 $2" in
     "image inspect") [ -e "$STUB_LOADED" ] ;;
     "load -i") touch "$STUB_LOADED" ;;
-    "run -d") echo 0123456789abcdef0123456789abcdef ;;
+    "run -d") [ -z "${STUB_RUN_FAILS:-}" ] || { echo "$STUB_RUN_FAILS" >&2; exit 125; }
+        echo 0123456789abcdef0123456789abcdef ;;
 esac
 """
 ALL_V2 = "flags\t\t: fpu " + " ".join(X86_64_V2) + " avx2\n"
 
 
 def _run(
-    tmp_path: Path, context: dict[str, str], cpuinfo: str = ALL_V2, framework: str = "sklearn"
+    tmp_path: Path,
+    context: dict[str, str],
+    cpuinfo: str = ALL_V2,
+    framework: str = "sklearn",
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -53,6 +58,7 @@ def _run(
         "FSN_STATE_DIR": str(tmp_path / "state"),
         "STUB_LOG": str(tmp_path / "docker.log"),
         "STUB_LOADED": str(tmp_path / "loaded"),
+        **(extra_env or {}),
     }
     result = subprocess.run(
         ["bash", str(CONFIGURE)], env=env, capture_output=True, text=True, timeout=60
@@ -101,6 +107,30 @@ def test_matching_framework_loads_image_once_and_starts_supernode(tmp_path: Path
     assert again.returncode == 0
     assert [line for line in docker if line.startswith("docker load")] == [
         f"docker load -i {tmp_path}/image.tar"
+    ]
+
+
+def test_engine_refusing_the_container_is_one_fatal_error(tmp_path: Path) -> None:
+    refusal = "Error response from daemon: AppArmor enabled but the profile could not be loaded"
+    result, docker = _run(
+        tmp_path,
+        {"ML_FRAMEWORK": "sklearn", "SUPERLINK_ADDRESS": "sl:9092"},
+        extra_env={"STUB_RUN_FAILS": refusal},
+    )
+    assert result.returncode == 1
+    assert refusal in result.stderr
+    assert "FATAL: the Docker engine could not start flower-supernode-sklearn:1.25.0" in (
+        result.stderr
+    )
+    assert "container started" not in result.stdout
+    assert [line.split()[1] for line in docker] == [
+        "info",
+        "info",
+        "image",
+        "load",
+        "image",
+        "rm",
+        "run",
     ]
 
 

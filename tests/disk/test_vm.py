@@ -47,8 +47,10 @@ def test_build_names_outputs_by_content_and_records_inputs(sklearn_disk: BuiltDi
     manifest = json.loads(result.manifest.read_text())
     inputs = manifest["inputs"]
     assert (inputs["release"], inputs["epoch"], inputs["framework"]) == (
-        "bookworm", 1767225600, "sklearn",
-    )  # fmt: skip
+        "bookworm",
+        1767225600,
+        "sklearn",
+    )
     assert inputs["dib_version"].startswith("3.")
     assert manifest["outputs"]["qcow2"]["virtual_size"] == 8 << 30
     assert manifest["outputs"]["qcow2"]["file_size"] == result.qcow2.stat().st_size
@@ -57,8 +59,10 @@ def test_build_names_outputs_by_content_and_records_inputs(sklearn_disk: BuiltDi
     phases = [name for name, _ in sklearn_disk.phases]
     assert "diskimage-builder: install.d" in phases
     assert phases[-1] == "done"
-    print(f"\nbuild: {sklearn_disk.seconds:.0f} s {result.timings}; "
-          f"QCOW2 {result.file_size / 2**20:.0f} MiB (virtual {result.virtual_size >> 30} GiB)")  # fmt: skip
+    print(
+        f"\nbuild: {sklearn_disk.seconds:.0f} s {result.timings}; "
+        f"QCOW2 {result.file_size / 2**20:.0f} MiB (virtual {result.virtual_size >> 30} GiB)"
+    )
 
 
 def test_file_tree_holds_the_staged_image_once_and_no_machine_identity(
@@ -74,8 +78,11 @@ def test_file_tree_holds_the_staged_image_once_and_no_machine_identity(
     assert len(tars) == 1
     assert entries["/etc/machine-id"]["size"] == 0
     assert not [p for p in entries if p.startswith("/etc/ssh/ssh_host_")]
-    assert not [p for p in entries if p.startswith("/var/lib/apt/lists/") and "lock" not in p
-                and entries[p]["type"] == "file"]  # fmt: skip
+    assert not [
+        p
+        for p in entries
+        if p.startswith("/var/lib/apt/lists/") and "lock" not in p and entries[p]["type"] == "file"
+    ]
     assert "/var/cache/ldconfig/aux-cache" not in entries
     assert not [p for p in entries if p.startswith("/var/lib/docker/")]
 
@@ -91,8 +98,10 @@ def test_rebuild_from_same_inputs_gives_same_file_tree_and_reuses_cache(
         two = set(second.file_tree.read_text().splitlines())
         pytest.fail(f"file trees differ: {sorted(one ^ two)[:20]}")
     difference = first_difference(first.qcow2, second.qcow2)
-    print(f"\nrebuild: {again.seconds:.0f} s {second.timings}; QCOW2 bit-identical: "
-          f"{difference is None}; first differing byte: {difference}")  # fmt: skip
+    print(
+        f"\nrebuild: {again.seconds:.0f} s {second.timings}; QCOW2 bit-identical: "
+        f"{difference is None}; first differing byte: {difference}"
+    )
 
     hit = build(sklearn_disk.project, standin_archive, tmp_path / "out2", tmp_path / "cache")
     assert hit.result.cache_hit is True
@@ -103,8 +112,13 @@ def test_rebuild_from_same_inputs_gives_same_file_tree_and_reuses_cache(
 def _boot(disk: BuiltDisk, tmp_path: Path, framework: str, pattern: str) -> BootResult:
     iso = tmp_path / "context.iso"
     write_context_iso(iso, {"ML_FRAMEWORK": framework, **CONTEXT})
-    result = boot(disk.result.qcow2, iso, until=(STARTED, FATAL),
-                  console_log=tmp_path / "console.log", timeout=600)  # fmt: skip
+    result = boot(
+        disk.result.qcow2,
+        iso,
+        until=(STARTED, FATAL),
+        console_log=tmp_path / "console.log",
+        timeout=600,
+    )
     print(f"\nboot ML_FRAMEWORK={framework}: {result.seconds:.0f} s, matched {result.matched}")
     assert result.matched == pattern, result.console[-3000:]
     return result

@@ -61,6 +61,9 @@ class DibJob:
             "DIB_FSN_VERSION": self.version,
             "DIB_FSN_CPU_FLAGS": " ".join(CpuNeeds.of(self.framework).flags),
             "SOURCE_DATE_EPOCH": str(self.epoch),
+            # DIB's only "base package" is open-iscsi, whose install writes a random initiator
+            # name (into the initrd too); the appliance boots from its own disk, not iSCSI.
+            "DIB_SKIP_BASE_PACKAGE_INSTALL": "1",
             # Perl (debconf) and Python write hash-ordered files when their seed is random.
             "PERL_HASH_SEED": "0",
             "PYTHONHASHSEED": "0",
