@@ -8,6 +8,7 @@ the hash of its own inputs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -81,18 +82,7 @@ def build_variant_image(
     lock = require_fresh(project, variant_name)
     ref = project.product.image_ref(variant.framework)
     lock_sha = Digest.of_file(lock_paths(project, variant_name)[1])
-    key = _hash(
-        {
-            "builder": __version__,
-            "base": str(project.base.digest),
-            "lock": str(lock_sha),
-            "target": project.canonical(project.target),
-            "epoch": project.product.epoch,
-            "ref": ref,
-            "variant": variant.name,
-            "framework": variant.framework,
-        }
-    )
+    key = build_key(project, variant_name, lock_sha)
     store = BlobStore(options.cache_dir / "oci")
     record = options.cache_dir / "builds" / f"{key}.json"
 
@@ -159,7 +149,7 @@ def _layer(
     scheme = VenvScheme(prefix=facts.venv, python=facts.python)
     key = _hash(
         {
-            "builder": __version__,
+            "builder": builder_fingerprint(),
             "epoch": epoch,
             "venv": facts.venv,
             "python": facts.python,
@@ -294,6 +284,33 @@ def collect_garbage(cache_dir: Path) -> tuple[int, int]:
             store.delete(digest)
     shutil.rmtree(cache_dir / "tmp", ignore_errors=True)
     return files, freed
+
+
+def build_key(project: Project, variant_name: str, lock_sha: Digest) -> str:
+    """Every input of the image, whole: a setting left out here would let a warm cache return
+    an image that a clean build of the same inputs does not make."""
+    return _hash(
+        {
+            "builder": builder_fingerprint(),
+            "lock": str(lock_sha),
+            "product": project.canonical(project.product),
+            "base": project.canonical(project.base),
+            "target": project.canonical(project.target),
+            "variant": project.canonical(project.variants[variant_name]),
+        }
+    )
+
+
+@functools.cache
+def builder_fingerprint() -> str:
+    """fsnbuild's version and the hash of the code that turns inputs into layers and images:
+    changing how an image is made changes every key, so no stale output is reused."""
+    root = Path(__file__).resolve().parents[1]
+    hasher = hashlib.sha256(__version__.encode())
+    for package in ("image", "layers", "oci"):
+        for path in sorted((root / package).glob("*.py")):
+            hasher.update(path.name.encode() + b"\0" + path.read_bytes())
+    return hasher.hexdigest()
 
 
 def _hash(value: object) -> str:
