@@ -18,7 +18,7 @@ http: {addr: 127.0.0.1:$port}
 YAML
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null || true' EXIT
+trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 30); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.5; done
 export FSNBUILD_REGISTRY_MIRROR="127.0.0.1:$port"
 

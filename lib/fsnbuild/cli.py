@@ -4,6 +4,7 @@ clear error line. Only this module prints."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ from fsnbuild.errors import FsnbuildError
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Reproducible Flower SuperNode appliances: hashed locks, OCI images, QCOW2 disks.",
     pretty_exceptions_enable=False,
 )
@@ -40,8 +42,9 @@ ConfigOption = Annotated[
 ]
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     config: ConfigOption = Path("variants.toml"),
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks and debug logs")] = False,
     version: Annotated[bool, typer.Option("--version", help="print the version")] = False,
@@ -49,6 +52,9 @@ def _root(
     if version:
         out.print(f"fsnbuild {__version__}")
         raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        out.print(ctx.get_help())
+        raise typer.Exit(2)
     State.debug = debug or bool(os.environ.get("FSNBUILD_DEBUG"))
     State.config = config
     logging.basicConfig(
@@ -82,8 +88,31 @@ def reporting() -> Iterator[None]:
         err.print(
             f"[bold red]error:[/] {escape(str(exc.strerror or exc))}{escape(where)}", soft_wrap=True
         )
-        err.print("[yellow]hint:[/] check free disk space and permissions of the output folder")
+        err.print(f"[yellow]hint:[/] {_os_hint(exc)}")
         raise typer.Exit(1) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        # A failure fsnbuild did not foresee is a bug: still one line, the traceback on --debug.
+        if State.debug:
+            err.print_exception()
+        err.print(f"[bold red]error:[/] internal error: {type(exc).__name__}: {escape(str(exc))}")
+        err.print(
+            "[yellow]hint:[/] this is a bug in fsnbuild; run again with --debug and report it"
+        )
+        raise typer.Exit(70) from None
+
+
+def _os_hint(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full: free space or choose another --out/--cache-dir"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "no permission to write there: choose another --out/--cache-dir"
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return "a file stands where a folder is needed: give a folder path"
+    if exc.errno == errno.ENOENT:
+        return "a file fsnbuild needs is missing: check the path"
+    return "check the path, free disk space and permissions"
 
 
 def project() -> Project:

@@ -138,6 +138,10 @@ def image_command(
             wheelhouse=wheelhouse,
             index_overrides=indexes.parse_overrides(index or [], proj),
         )
+        if push:
+            from fsnbuild.oci.reference import ImageRef
+
+            ImageRef.parse(push.removeprefix("docker://"))  # a bad reference fails before the build
         started = time.monotonic()
         with _download_progress() as progress:
             result = build_variant_image(
@@ -286,7 +290,7 @@ def wheelhouse_command(
 @app.command("serve-index")
 def serve_index_command(
     wheels: Annotated[Path, typer.Argument(help="folder of wheels")],
-    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 0,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1", min=0, max=65535)] = 0,
 ) -> None:
     """Serve a folder of wheels as a PEP 503 index on 127.0.0.1 (e.g. a CPU-index mirror)."""
     import tempfile
@@ -331,6 +335,10 @@ def standin_build_command(
         cache = _cache_dir(cache_dir)
         layout = out_dir / "supernode-standin.oci"
         base_lock = proj.locks_dir / "base.pylock.toml"
+        if not base_lock.exists():
+            from fsnbuild.errors import LockError
+
+            raise LockError(f"{base_lock}: no base lock", hint="run `fsnbuild lock` first")
         key = hashlib.sha256(base_lock.read_bytes() + str(proj.product.epoch).encode()).hexdigest()
         stamp = out_dir / "supernode-standin.key"
         started = time.monotonic()

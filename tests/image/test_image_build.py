@@ -129,11 +129,13 @@ def test_unknown_variant_is_refused(project: object, tmp_path: Path, standin_lay
 def test_missing_and_stale_locks_are_refused(tmp_path: Path, standin_layout: Path) -> None:
     config = copy_project(tmp_path / "p")
     (tmp_path / "p" / "locks" / "sklearn.pylock.toml").unlink()
-    with pytest.raises(StaleLockError, match="lock for 'sklearn' is not locked"):
+    with pytest.raises(StaleLockError, match="no lock for 'sklearn'"):
         build(load_project(config), "sklearn", tmp_path, standin_layout)
     config = copy_project(tmp_path / "q")
     config.write_text(config.read_text().replace('"scikit-learn", "pandas"', '"scikit-learn"'))
-    with pytest.raises(StaleLockError, match=r"lock for 'sklearn' is stale \(packages changed\)"):
+    with pytest.raises(
+        StaleLockError, match=r"the lock of 'sklearn' is stale \(packages changed\)"
+    ):
         build(load_project(config), "sklearn", tmp_path, standin_layout)
     assert not (tmp_path / "out").exists()
 

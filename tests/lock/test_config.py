@@ -88,7 +88,51 @@ def test_committed_variants_toml_is_valid() -> None:
             r"invalid requirement 'common pkg!!'",
             "name\\[extra\\]",
         ),
-        ("epoch = 1767225600", "epoch = 12", r"'epoch' is before 1980", "zip"),
+        ("epoch = 1767225600", "epoch = 12", r"'epoch' = 12 is outside 1980..2242", "zip"),
+        ("epoch = 1767225600", "epoch = 99999999999999999", r"'epoch' = 9+ is outside", "tar"),
+        (
+            'version = "1.0"',
+            'version = "1.0 beta"',
+            r"'version' = '1.0 beta' cannot be an image tag",
+            "letters",
+        ),
+        (
+            'tag = "1"',
+            'tag = "bad tag!"',
+            r"\[base\] 'tag' = 'bad tag!' is not an image tag",
+            "letters",
+        ),
+        (
+            'repository = "example/base"',
+            'repository = "UPPER/Case"',
+            r"'repository' = 'UPPER/Case' is not a repository name",
+            "lower-case",
+        ),
+        (
+            "epoch = 1767225600",
+            'epoch = 1767225600\nimage-name = "x-{framework}:{version}:{bogus}"',
+            r"'image-name' = .* does not make a valid image name",
+            "placeholders",
+        ),
+        (
+            "[indexes.pypi]",
+            "[disk]\nsize-gib = 0\n\n[indexes.pypi]",
+            r"\[disk\] 'size-gib' = 0 is outside 1..2048",
+            "GiB",
+        ),
+        (
+            'framework = "plain"',
+            'framework = "plain"\nsmoke = ["1bad-module"]',
+            r"'smoke' has '1bad-module', not a module name",
+            "importable",
+        ),
+        (
+            'framework = "plain"',
+            'framework = "plain"\nheavy = ["not a name"]',
+            r"'heavy' has 'not a name', not a package name",
+            "torch",
+        ),
+        ('python = "3.11"', "python = 311", r"'python' must be a string, not 311", "target Python"),
     ],
 )
 def test_rejects_bad_config_with_key_and_hint(
@@ -142,3 +186,15 @@ def test_cli_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_project(tmp_path / "variants.toml")
+
+
+def test_non_utf8_config_is_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "variants.toml"
+    path.write_bytes(GOOD.encode() + b"\n# \xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_project(path)
+
+
+def test_config_path_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_project(tmp_path)

@@ -73,9 +73,24 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
 }
 
+_KIND_NAMES: dict[Any, str] = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 _TABLES = ("product", "base", "target", "indexes", "variants", "disk")
 _SUPPORTED = {"implementation": {"cpython"}, "os": {"linux"}, "libc": {"glibc"}}
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_REPOSITORY = re.compile(
+    r"([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+)
+_IMAGE_REF = re.compile(_REPOSITORY.pattern + ":" + _TAG.pattern)
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_MIN_EPOCH, _MAX_EPOCH = 315532800, 8**11 - 1  # 1980-01-01 .. the largest ustar mtime
 
 
 def load_project(path: Path) -> Project:
@@ -100,10 +115,15 @@ def read_document(path: Path) -> tomlkit.TOMLDocument:
 
 def _read(path: Path) -> tomlkit.TOMLDocument:
     try:
-        text = path.read_text()
-    except FileNotFoundError:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ConfigError(
             f"{path}: no such file", hint="run fsnbuild from the project folder or pass --config"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="TOML files are UTF-8",
         ) from None
     try:
         return tomlkit.parse(text)
@@ -169,8 +189,8 @@ class _Checker:
             if not isinstance(value, setting.kind) or (
                 setting.kind is int and isinstance(value, bool)
             ):
-                kind = setting.kind.__name__ if isinstance(setting.kind, type) else "value"
-                raise self.fail(where, f"'{key}' must be a {kind}, not {value!r}", setting.help)
+                kind = _KIND_NAMES.get(setting.kind, "value")
+                raise self.fail(where, f"'{key}' must be {kind}, not {value!r}", setting.help)
             out[key] = value
         return out
 
@@ -183,10 +203,7 @@ class _Checker:
         indexes: dict[str, dict[str, Any]],
         variants: dict[str, dict[str, Any]],
     ) -> Project:
-        if "{framework}" not in product["image-name"]:
-            raise self.fail("product", "'image-name' lacks {framework}", "see the default pattern")
-        if product["epoch"] < 315532800:
-            raise self.fail("product", "'epoch' is before 1980", "zip and wheels cannot store it")
+        self.values(product, base, disk)
         try:
             digest = Digest.parse(base["digest"], what="base digest")
         except FsnbuildError as exc:
@@ -200,7 +217,11 @@ class _Checker:
                 "give major.minor of the base image's Python",
             )
         if not re.fullmatch(r"2\.\d{1,2}", target["glibc"]):
-            raise self.fail("target", f"'glibc' = {target['glibc']!r} is not like '2.28'", "fix it")
+            raise self.fail(
+                "target",
+                f"'glibc' = {target['glibc']!r} is not like '2.28'",
+                "give the oldest glibc of the base as major.minor, e.g. 2.28",
+            )
         for key, allowed in _SUPPORTED.items():
             if target[key] not in allowed:
                 raise self.fail(
@@ -248,8 +269,65 @@ class _Checker:
             disk=DiskSettings(disk["distribution"], disk["release"], disk["size-gib"]),
         )
 
+    def values(self, product: dict[str, Any], base: dict[str, Any], disk: dict[str, Any]) -> None:
+        """Range and form of the single values, so that no bad value reaches a build."""
+        pattern = product["image-name"]
+        if "{framework}" not in pattern:
+            raise self.fail("product", "'image-name' lacks {framework}", "see the default pattern")
+        sample = pattern.replace("{framework}", "x").replace("{version}", "1")
+        if not _IMAGE_REF.fullmatch(sample):
+            raise self.fail(
+                "product",
+                f"'image-name' = {pattern!r} does not make a valid image name",
+                "use lower-case NAME:TAG with only {framework} and {version} as placeholders",
+            )
+        if not _TAG.fullmatch(product["version"]):
+            raise self.fail(
+                "product",
+                f"'version' = {product['version']!r} cannot be an image tag",
+                "letters, digits, '.', '_' and '-' only, as 1.25.0",
+            )
+        if not _MIN_EPOCH <= product["epoch"] <= _MAX_EPOCH:
+            raise self.fail(
+                "product",
+                f"'epoch' = {product['epoch']} is outside 1980..2242",
+                "zip cannot store times before 1980, tar headers none past 2242",
+            )
+        if not _REPOSITORY.fullmatch(base["repository"]):
+            raise self.fail(
+                "base",
+                f"'repository' = {base['repository']!r} is not a repository name",
+                "lower-case path such as flwr/supernode",
+            )
+        if not _TAG.fullmatch(base["tag"]):
+            raise self.fail(
+                "base",
+                f"'tag' = {base['tag']!r} is not an image tag",
+                "letters, digits, '.', '_' and '-' only",
+            )
+        if not 1 <= disk["size-gib"] <= 2048:
+            raise self.fail(
+                "disk",
+                f"'size-gib' = {disk['size-gib']} is outside 1..2048",
+                "the appliance's disk size in GiB, e.g. 8",
+            )
+
     def variant(self, name: str, raw: dict[str, Any], indexes: dict[str, Index]) -> Variant:
         where = f"variants.{name}"
+        for module in raw["smoke"]:
+            if not isinstance(module, str) or not _MODULE.fullmatch(module):
+                raise self.fail(
+                    where,
+                    f"'smoke' has {module!r}, not a module name",
+                    "list importable modules such as sklearn or torch",
+                )
+        for package in raw["heavy"]:
+            if not isinstance(package, str) or not _PACKAGE.fullmatch(package):
+                raise self.fail(
+                    where,
+                    f"'heavy' has {package!r}, not a package name",
+                    "list package names such as torch",
+                )
         packages = self.requirements(raw["packages"], where, "packages")
         if not packages:
             raise self.fail(where, "'packages' is empty", "list the packages this variant adds")

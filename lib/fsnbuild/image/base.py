@@ -50,8 +50,12 @@ class BaseFacts:
 def inspect_base(image: Image, store: BlobStore, cache_dir: Path) -> BaseFacts:
     """Facts of ``image``, computed once per manifest digest and cached by it."""
     cached = cache_dir / f"{image.manifest_digest.hex}.json"
-    if cached.exists():
+    try:
         return BaseFacts.from_json(cached.read_text())
+    except FileNotFoundError:
+        pass
+    except (ValueError, KeyError, TypeError, IndexError):
+        cached.unlink()  # damaged: scan the base again
     facts = _scan(image, store)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")

@@ -17,11 +17,12 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fsnbuild import __version__
 from fsnbuild.config import Project
 from fsnbuild.digest import Digest
-from fsnbuild.errors import FsnbuildError
+from fsnbuild.errors import FsnbuildError, ImageError
 from fsnbuild.fsutil import write_text_atomic
 from fsnbuild.image.base import BaseFacts, check_target, inspect_base
 from fsnbuild.layers.build import Wheels, build_layer
@@ -34,7 +35,7 @@ from fsnbuild.oci.blobs import BlobStore
 from fsnbuild.oci.docker_archive import write_docker_archive
 from fsnbuild.oci.image import Image, NewLayer, build_image, load_image, rfc3339
 from fsnbuild.oci.layout import write_layout
-from fsnbuild.oci.sources import fetch_image, parse_source
+from fsnbuild.oci.sources import Source, fetch_image, parse_source
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ def build_variant_image(
     """Build (or find in the cache) the container image of one variant; write its outputs."""
     say = step or (lambda _: None)
     select_variants(project, [variant_name])  # an unknown name is a ConfigError
+    check_outputs(options)
+    base_source(project, options)
     variant = project.variants[variant_name]
     lock = require_fresh(project, variant_name)
     ref = project.product.image_ref(variant.framework)
@@ -134,8 +137,32 @@ def build_variant_image(
 
 
 def _fetch_base(project: Project, options: Options, store: BlobStore) -> Image:
+    source = base_source(project, options)
+    if options.offline and source.transport == "docker":
+        # Offline, a registry base can only come from the cache, where it is kept by digest.
+        if not store.has(project.base.digest):
+            raise ImageError(
+                f"--offline: base {project.base.reference} is not in the cache",
+                hint="build once online, or give --base oci:DIR / docker-archive:FILE",
+            )
+        return load_image(store, project.base.digest)
+    return fetch_image(source, project.base.digest, store)
+
+
+def base_source(project: Project, options: Options) -> Source:
+    """The base's source, checked for form (and, for files, existence) before any work."""
     text = options.base_source or f"docker://{project.base.repository}@{project.base.digest}"
-    return fetch_image(parse_source(text), project.base.digest, store)
+    source = parse_source(text)
+    if source.transport not in ("docker", "docker-daemon") and not Path(source.location).exists():
+        raise ImageError(f"--base {text}: {source.location} does not exist", hint="check the path")
+    return source
+
+
+def check_outputs(options: Options) -> None:
+    """Refuse output paths that cannot be folders before any work starts."""
+    for what, path in (("--out", options.out_dir), ("--cache-dir", options.cache_dir)):
+        if path.exists() and not path.is_dir():
+            raise ImageError(f"{what} {path} is a file", hint="give a folder path")
 
 
 def _layer(
@@ -159,8 +186,8 @@ def _layer(
         }
     )
     record = cache_dir / "layers" / f"{key}.json"
-    if record.exists():
-        raw = json.loads(record.read_text())
+    raw = _read_record(record)
+    if raw is not None:
         digest = Digest.parse(raw["digest"])
         if store.has(digest):
             layer = NewLayer(
@@ -275,7 +302,9 @@ def collect_garbage(cache_dir: Path) -> tuple[int, int]:
         for image in images:
             keep |= {image.manifest_digest, image.config_digest, *(d.digest for d in image.layers)}
     for record in sorted((cache_dir / "layers").glob("*.json")):
-        keep.add(Digest.parse(json.loads(record.read_text())["digest"]))
+        layer = _read_record(record)
+        if layer is not None:
+            keep.add(Digest.parse(layer["digest"]))
     files = freed = 0
     for digest in store.digests():
         if digest not in keep:
@@ -299,6 +328,20 @@ def build_key(project: Project, variant_name: str, lock_sha: Digest) -> str:
             "variant": project.canonical(project.variants[variant_name]),
         }
     )
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A cache record, or None when it is missing or damaged (then it is rebuilt, not trusted)."""
+    try:
+        raw = json.loads(path.read_text())
+        Digest.parse(raw["digest"])
+        return dict(raw)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, FsnbuildError) as exc:
+        log.warning("cache record %s is damaged (%s); ignoring it", path, exc)
+        path.unlink(missing_ok=True)
+        return None
 
 
 @functools.cache

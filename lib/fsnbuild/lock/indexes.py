@@ -59,14 +59,26 @@ def parse_overrides(values: list[str], project: Project) -> dict[str, str]:
                 f"--index names unknown index '{name}'",
                 hint=f"declared indexes: {', '.join(sorted(project.indexes))}",
             )
-        out[name] = url
+        out[name] = _checked_url(url, f"--index {name}")
     return out
+
+
+def _checked_url(url: str, where: str) -> str:
+    if not url.startswith(("http://", "https://", "file://")):
+        raise ConfigError(
+            f"{where}: {url!r} is not an index address",
+            hint="give an http://, https:// or file:// URL of a PEP 503 simple index",
+        )
+    return url
 
 
 def resolve_index_urls(project: Project, overrides: Mapping[str, str]) -> IndexUrls:
     urls: dict[str, str | None] = {}
     for name, index in project.indexes.items():
-        url = overrides.get(name) or os.environ.get(env_var(name)) or index.url
+        from_env = os.environ.get(env_var(name))
+        if from_env:
+            _checked_url(from_env, env_var(name))
+        url = overrides.get(name) or from_env or index.url
         if not url and index.default:
             url = resolver_default_index()
         urls[name] = url.rstrip("/") if url else None

@@ -24,6 +24,8 @@ from fsnbuild.errors import FsnbuildError
 
 def build_simple_index(wheels: Path, dest: Path) -> list[str]:
     """Write ``dest/simple/<project>/index.html`` for every wheel in ``wheels``; return names."""
+    if not wheels.is_dir():
+        raise FsnbuildError(f"{wheels}: not a folder", hint="give a folder of .whl files")
     projects: dict[str, list[Path]] = defaultdict(list)
     for wheel in sorted(wheels.glob("*.whl")):
         try:
@@ -33,6 +35,8 @@ def build_simple_index(wheels: Path, dest: Path) -> list[str]:
                 f"{wheel}: not a wheel file name ({exc})", hint="rename or remove it"
             ) from None
         projects[canonicalize_name(name)].append(wheel)
+    if not projects:
+        raise FsnbuildError(f"{wheels}: holds no .whl files", hint="give a folder of wheels")
     files = dest / "files"
     files.mkdir(parents=True, exist_ok=True)
     root_links = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 from packaging.utils import NormalizedName, canonicalize_name
@@ -17,6 +18,20 @@ from tomlkit.exceptions import TOMLKitError
 
 from fsnbuild.digest import Digest
 from fsnbuild.errors import LockError
+
+
+def read_lock_toml(path: Path) -> dict[str, Any]:
+    """A lock file's TOML as plain data; a missing, unreadable or damaged file is a LockError."""
+    try:
+        data: dict[str, Any] = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except FileNotFoundError:
+        raise LockError(f"{path}: no such lock", hint="run `fsnbuild lock` to create it") from None
+    except (TOMLKitError, UnicodeDecodeError) as exc:
+        raise LockError(
+            f"{path}: damaged lock, not valid TOML ({exc})",
+            hint="restore it from git or re-run `fsnbuild lock`",
+        ) from None
+    return data
 
 
 @dataclass(frozen=True, order=True)
@@ -51,14 +66,7 @@ class Lock:
     @classmethod
     def read(cls, path: Path) -> Lock:
         """Read a pylock.toml written by fsnbuild; raise LockError naming the file on faults."""
-        try:
-            doc = tomlkit.parse(path.read_text()).unwrap()
-        except FileNotFoundError:
-            raise LockError(
-                f"{path}: no such lock", hint="run `fsnbuild lock` to create it"
-            ) from None
-        except TOMLKitError as exc:
-            raise LockError(f"{path}: not valid TOML: {exc}", hint="re-run fsnbuild lock") from None
+        doc = read_lock_toml(path)
         try:
             tool = doc["tool"]["fsnbuild"]
             packages = tuple(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomlkit
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from fsnbuild.config import Project, Variant
@@ -18,7 +19,7 @@ from fsnbuild.fsutil import write_text_atomic
 from fsnbuild.lock import fingerprint
 from fsnbuild.lock.backends import BACKENDS, Request, Resolved, resolve, resolver_version
 from fsnbuild.lock.indexes import IndexUrls, env_var, resolve_index_urls
-from fsnbuild.lock.model import Lock
+from fsnbuild.lock.model import Lock, read_lock_toml
 from fsnbuild.lock.render import Header, pylock_text, requirements_text
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def select_variants(project: Project, names: Sequence[str]) -> list[Variant]:
                 f"unknown variant '{name}'",
                 hint=f"variants in {project.path.name}: {', '.join(sorted(project.variants))}",
             )
-    return [project.variants[n] for n in (names or sorted(project.variants))]
+    return [project.variants[n] for n in dict.fromkeys(names or sorted(project.variants))]
 
 
 def lock(
@@ -83,6 +84,12 @@ def lock(
             f"unknown backend '{backend}'", hint=f"choose one of {', '.join(BACKENDS)}"
         )
     selected = select_variants(project, variants)
+    for package in upgrade_packages:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", package):
+            raise ConfigError(
+                f"--upgrade-package {package!r} is not a package name",
+                hint="give a bare name such as pandas; versions come from variants.toml",
+            )
     urls = resolve_index_urls(project, index_overrides or {})
     resolver = resolver_version(backend)
     reports = [
@@ -186,7 +193,7 @@ def check(
             blocked = _unaddressed_index(project, variant, index_overrides or {})
             results.append(CheckResult(label, missing, "not locked", blocked=blocked))
             continue
-        doc = tomlkit.parse(pylock_path.read_text()).unwrap()
+        doc = read_lock_toml(pylock_path)
         tool = doc.get("tool", {}).get("fsnbuild", {})
         recorded = tool.get("inputs", {})
         resolver = resolver_version(tool.get("backend", "uv"))
@@ -201,6 +208,9 @@ def check(
             results.append(CheckResult(label, pylock_path, "stale", changed))
         elif txt_fp != tool.get("fingerprint"):
             results.append(CheckResult(label, txt_path, "out of step with its pylock.toml"))
+        elif differ := _disagreements(txt_path, Lock.read(pylock_path)):
+            problem = f"out of step with its pylock.toml ({', '.join(differ)})"
+            results.append(CheckResult(label, txt_path, problem))
         else:
             results.append(CheckResult(label, pylock_path, None))
     return results
@@ -222,14 +232,32 @@ def require_fresh(project: Project, variant: str) -> Lock:
         if result.problem and result.label in (BASE, variant):
             detail = f" ({', '.join(result.changed)} changed)" if result.changed else ""
             raise StaleLockError(
-                f"{result.path}: lock for '{result.label}' is {result.problem}{detail}",
+                f"{result.path}: no lock for '{result.label}'"
+                if result.problem == "not locked"
+                else f"{result.path}: the lock of '{result.label}' is {result.problem}{detail}",
                 hint=f"run `fsnbuild lock --variant {variant}` and commit locks/",
             )
     return Lock.read(lock_paths(project, variant)[1])
 
 
+def _disagreements(txt_path: Path, lock: Lock) -> list[str]:
+    """Packages whose pin or hashes differ between the requirements file and the pylock."""
+    pins: dict[str, tuple[str, set[str]]] = {}
+    current = ""
+    for line in txt_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if match := re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line):
+            current = canonicalize_name(match[1])
+            pins[current] = (match[2], set())
+        elif current and (hashed := re.match(r"^\s+--hash=(sha256:[0-9a-f]{64})", line)):
+            pins[current][1].add(hashed[1])
+    expected: dict[str, tuple[str, set[str]]] = {
+        p.name: (p.version, {str(w.sha256) for w in p.wheels}) for p in lock.packages
+    }
+    return sorted(n for n in pins.keys() | expected.keys() if pins.get(n) != expected.get(n))
+
+
 def _txt_fingerprint(path: Path) -> str | None:
-    for line in path.read_text().splitlines()[:8]:
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:8]:
         if line.startswith("# fingerprint: "):
             return line.split(": ", 1)[1]
     raise LockError(f"{path}: has no fingerprint line", hint="re-run fsnbuild lock")

@@ -200,7 +200,10 @@ def open_tree(path: Path) -> Iterator[Tree]:
     try:
         tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
     except (OSError, tarfile.TarError) as exc:
-        raise ImageError(f"{path}: cannot open as a tar archive ({exc})", hint=_CORRUPT) from None
+        reason = " ".join(str(exc).split())
+        raise ImageError(
+            f"{path}: cannot open as a tar archive ({reason})", hint=_CORRUPT
+        ) from None
     with tar:
         yield Tree(str(path), None, tar)
 

@@ -5,8 +5,11 @@ to fetch an image into the blob store, push it to a registry, or load it into Do
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +100,23 @@ def fetch_image(
     path = Path(source.location)
     if not path.exists():
         raise RegistryError(f"{source}: {path} does not exist", hint="check the path")
-    if source.transport in ("oci", "oci-archive"):
-        return read_layout(path, store, ref=source.name, expected=expected)
-    return read_docker_archive(path, store, tag=source.name, expected=expected)
+    if source.transport == "oci-archive" and path.is_dir():
+        raise RegistryError(f"{source}: {path} is a folder", hint=f"use oci:{path}")
+    try:
+        if source.transport in ("oci", "oci-archive"):
+            return read_layout(path, store, ref=source.name, expected=expected)
+        return read_docker_archive(path, store, tag=source.name, expected=expected)
+    except (
+        tarfile.TarError,
+        EOFError,
+        zlib.error,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+    ) as exc:
+        raise RegistryError(
+            f"{source}: cannot read {path}: {' '.join(str(exc).split())}",
+            hint="the archive or layout is truncated or not an image; write it again",
+        ) from None
 
 
 def push_image(
