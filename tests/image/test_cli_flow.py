@@ -56,6 +56,13 @@ def test_offline_build_from_a_wheelhouse_push_and_gc(tmp_path: Path, standin_lay
             str(offline / "out"),
             env=mirror,
         )
+        # offline, a registry base can only come from the cache, which is empty here
+        assert built.returncode == 1 and "is not in the cache" in built.stderr
+        built = fsnbuild(
+            "image", "-v", "sklearn", "--offline", "--wheelhouse", str(house),
+            "--cache-dir", str(offline), "--out", str(offline / "out"),
+            "--base", f"oci:{standin_layout}",
+        )  # fmt: skip
         assert built.returncode == 0, built.stderr
         summary = json.loads((offline / "out" / "flower-supernode-sklearn-1.25.0.json").read_text())
         assert summary["base"] == str(base_digest)

@@ -23,7 +23,7 @@ from fsnbuild import __version__
 from fsnbuild.config import Project
 from fsnbuild.digest import Digest
 from fsnbuild.errors import FsnbuildError, ImageError
-from fsnbuild.fsutil import write_text_atomic
+from fsnbuild.fsutil import atomic_path, write_text_atomic
 from fsnbuild.image.base import BaseFacts, check_target, inspect_base
 from fsnbuild.layers.build import Wheels, build_layer
 from fsnbuild.layers.fetch import FetchProgress, WheelCache, fetch_wheels, target_tags
@@ -273,8 +273,6 @@ def _write_outputs(
     folder = _mkdir(options.out_dir)
     archive, layout = folder / f"{stem}.docker.tar", folder / f"{stem}.oci"
     say(f"writing {archive.name} and {layout.name}/")
-    write_docker_archive(image, store, archive, repo_tags=[ref], epoch=project.product.epoch)
-    write_layout(image, store, layout, ref=ref)
     summary = {
         "variant": variant,
         "image": ref,
@@ -284,7 +282,19 @@ def _write_outputs(
         "build-key": key,
         "base": str(project.base.digest),
     }
-    write_text_atomic(folder / f"{stem}.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    # All three outputs are written under temporary names and renamed together at the end, so
+    # a failure (a full disk) leaves the previous set whole instead of a mix of old and new.
+    with (
+        atomic_path(archive) as tmp_archive,
+        atomic_path(layout, is_dir=True) as tmp_layout,
+        atomic_path(folder / f"{stem}.json") as tmp_summary,
+    ):
+        write_docker_archive(
+            image, store, tmp_archive, repo_tags=[ref], epoch=project.product.epoch
+        )
+        write_layout(image, store, tmp_layout, ref=ref)
+        tmp_summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        tmp_summary.chmod(0o644)
     return Result(variant, ref, image, key, hit, archive, layout, built, reused)
 
 
