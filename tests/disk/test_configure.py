@@ -92,9 +92,11 @@ def test_matching_framework_loads_image_once_and_starts_supernode(tmp_path: Path
         "SUPERNODE_NODE_CONFIG": "partition-id=0 num-partitions=2",
         "SUPERNODE_MAX_RETRIES": "7",
     }
+    (tmp_path / "image.tar").write_bytes(b"docker-archive")
     result, docker = _run(tmp_path, context)
     assert result.returncode == 0, result.stderr
     assert f"docker load -i {tmp_path}/image.tar" in docker
+    assert not (tmp_path / "image.tar").exists()
     run = [line for line in docker if line.startswith("docker run")]
     assert run == [
         "docker run -d --name flower-supernode --restart unless-stopped --network host "
@@ -110,8 +112,17 @@ def test_matching_framework_loads_image_once_and_starts_supernode(tmp_path: Path
     ]
 
 
+def test_image_gone_from_engine_and_archive_is_one_fatal_error(tmp_path: Path) -> None:
+    result, docker = _run(tmp_path, {"ML_FRAMEWORK": "sklearn", "SUPERLINK_ADDRESS": "sl:9092"})
+    assert result.returncode == 1
+    assert "FATAL: the engine lacks flower-supernode-sklearn:1.25.0 and" in result.stderr
+    assert "load" not in " ".join(docker)
+    assert "run" not in " ".join(docker)
+
+
 def test_engine_refusing_the_container_is_one_fatal_error(tmp_path: Path) -> None:
     refusal = "Error response from daemon: AppArmor enabled but the profile could not be loaded"
+    (tmp_path / "image.tar").write_bytes(b"docker-archive")
     result, docker = _run(
         tmp_path,
         {"ML_FRAMEWORK": "sklearn", "SUPERLINK_ADDRESS": "sl:9092"},
@@ -142,6 +153,7 @@ def test_root_certificates_are_mounted_for_tls(tmp_path: Path) -> None:
         "SUPERLINK_ADDRESS": "[::1]:9092",
         "SUPERNODE_ROOT_CERTIFICATES": encoded,
     }
+    (tmp_path / "image.tar").write_bytes(b"docker-archive")
     result, docker = _run(tmp_path, context)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "state/certs/ca.crt").read_text() == pem
@@ -185,6 +197,7 @@ def test_context_values_are_parsed_never_executed(tmp_path: Path) -> None:
         "SUPERLINK_ADDRESS": "sl:9092",
         "SUPERNODE_NODE_CONFIG": f"x=1'; touch {marker}; '",
     }
+    (tmp_path / "image.tar").write_bytes(b"docker-archive")
     result, docker = _run(tmp_path, context)
     assert result.returncode == 0, result.stderr
     assert not marker.exists()

@@ -140,5 +140,5 @@ def test_boot_with_other_framework_is_fatal_and_starts_no_container(
         "FATAL: ML_FRAMEWORK=pytorch but this appliance was built for ML_FRAMEWORK=sklearn"
         in result.console
     )
-    assert "container started" not in result.console
+    assert "supernode container started" not in result.console
     assert "image loaded" not in result.console

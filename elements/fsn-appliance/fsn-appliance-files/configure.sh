@@ -116,10 +116,16 @@ done
 docker info > /dev/null 2>&1 || fatal "the Docker engine did not start" "see journalctl -u docker"
 
 if ! docker image inspect "$FSN_IMAGE_REF" > /dev/null 2>&1; then
+    [ -r "$FSN_IMAGE_ARCHIVE" ] || fatal "the engine lacks ${FSN_IMAGE_REF} and \
+${FSN_IMAGE_ARCHIVE} is gone (removed after the first load)" "redeploy the appliance"
     say "loading ${FSN_IMAGE_REF} from ${FSN_IMAGE_ARCHIVE}"
-    docker load -i "$FSN_IMAGE_ARCHIVE" > /dev/null
+    docker load -i "$FSN_IMAGE_ARCHIVE" > /dev/null \
+        || fatal "docker load of ${FSN_IMAGE_ARCHIVE} failed" "see journalctl -u docker"
     docker image inspect "$FSN_IMAGE_REF" > /dev/null 2>&1 \
         || fatal "${FSN_IMAGE_ARCHIVE} does not contain ${FSN_IMAGE_REF}" "rebuild the disk"
+    # Once loaded, the engine holds the image; keeping the archive would store it twice on a
+    # disk sized for one copy. The shipped QCOW2 still carries it for every new VM.
+    rm -f "$FSN_IMAGE_ARCHIVE"
 fi
 say "image loaded: ${FSN_IMAGE_REF} (${FSN_IMAGE_DIGEST})"
 

@@ -39,9 +39,7 @@ class Layout:
             return uuid.uuid5(uuid.NAMESPACE_URL, f"fsnbuild:disk:{key}:{purpose}")
 
         disk_id = int.from_bytes(hashlib.sha256(f"{key}:mbr".encode()).digest()[:4], "big")
-        return cls(
-            size_gib << 30, disk_id, str(named("root")), root_label, str(named("hash-seed"))
-        )
+        return cls(size_gib << 30, disk_id, str(named("root")), root_label, str(named("hash-seed")))
 
     @property
     def partition_bytes(self) -> int:
