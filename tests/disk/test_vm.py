@@ -87,25 +87,54 @@ def test_file_tree_holds_the_staged_image_once_and_no_machine_identity(
     assert not [p for p in entries if p.startswith("/var/lib/docker/")]
 
 
-def test_rebuild_from_same_inputs_gives_same_file_tree_and_reuses_cache(
-    sklearn_disk: BuiltDisk, standin_archive: StandinArchive, tmp_path: Path
+@pytest.fixture(scope="module")
+def sklearn_rebuild(
+    sklearn_disk: BuiltDisk,
+    standin_archive: StandinArchive,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> BuiltDisk:
+    """A second, fresh build from the same inputs (its own cache: no reuse)."""
+    base = tmp_path_factory.mktemp("rebuild")
+    return build(sklearn_disk.project, standin_archive, base / "out", base / "cache")
+
+
+def test_rebuild_from_same_inputs_gives_same_file_tree(
+    sklearn_disk: BuiltDisk, sklearn_rebuild: BuiltDisk
 ) -> None:
-    again = build(sklearn_disk.project, standin_archive, tmp_path / "out", tmp_path / "cache")
-    first, second = sklearn_disk.result, again.result
-    assert again.result.cache_hit is False
+    first, second = sklearn_disk.result, sklearn_rebuild.result
+    assert second.cache_hit is False
+    assert (
+        json.loads(second.manifest.read_text())["inputs"]
+        == (json.loads(first.manifest.read_text())["inputs"])
+    )
     if first.file_tree_sha256 != second.file_tree_sha256:
         one = set(first.file_tree.read_text().splitlines())
         two = set(second.file_tree.read_text().splitlines())
         pytest.fail(f"file trees differ: {sorted(one ^ two)[:20]}")
+
+
+def test_rebuild_from_same_inputs_gives_bit_identical_qcow2(
+    sklearn_disk: BuiltDisk, sklearn_rebuild: BuiltDisk
+) -> None:
+    first, second = sklearn_disk.result, sklearn_rebuild.result
     difference = first_difference(first.qcow2, second.qcow2)
     print(
-        f"\nrebuild: {again.seconds:.0f} s {second.timings}; QCOW2 bit-identical: "
-        f"{difference is None}; first differing byte: {difference}"
+        f"\nrebuild: {sklearn_rebuild.seconds:.0f} s {second.timings}; "
+        f"first differing byte: {difference}"
     )
+    assert difference is None
+    assert second.sha256 == first.sha256
+    assert second.listing.read_bytes() == first.listing.read_bytes()
 
-    hit = build(sklearn_disk.project, standin_archive, tmp_path / "out2", tmp_path / "cache")
+
+def test_same_inputs_again_reuse_the_cached_disk(
+    sklearn_rebuild: BuiltDisk, standin_archive: StandinArchive, tmp_path: Path
+) -> None:
+    cache = sklearn_rebuild.cache_dir
+    hit = build(sklearn_rebuild.project, standin_archive, tmp_path / "out", cache)
     assert hit.result.cache_hit is True
-    assert hit.result.sha256 == second.sha256
+    assert hit.result.sha256 == sklearn_rebuild.result.sha256
+    hit.result.sha256.verify_file(hit.result.qcow2, what="reused QCOW2")
     assert hit.seconds < 30
 
 

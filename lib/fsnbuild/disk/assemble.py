@@ -88,16 +88,17 @@ def make_filesystem(root: Path, raw: Path, layout: Layout, epoch: int) -> None:
 
 
 def normalize_inode_times(root: Path, device: str, epoch: int, env: dict[str, str]) -> None:
-    """Set ctime and crtime of every inode to the epoch.
+    """Set atime, ctime and crtime of every inode to the epoch.
 
     mke2fs -d copies each source file's ctime, which is the time it was unpacked here and
-    cannot be set from user space; debugfs can set it inside the image.
+    cannot be set from user space, and its atime, which hashing the tree has just moved;
+    debugfs can set both inside the image.
     """
     commands = []
     for path in _paths(root):
         if '"' in path or "\n" in path:
             raise DiskError(f"{root}{path}: a quote or newline in a path", hint="rename it")
-        for field in ("ctime", "crtime"):
+        for field in ("atime", "ctime", "crtime"):
             commands.append(f'sif "{path}" {field} @{epoch}\n')
     script = root.parent / f".{root.name}.debugfs"
     script.write_text("".join(commands))
