@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   docker.io docker-registry skopeo umoci apache2-utils
   debootstrap sudo qemu-utils qemu-system-x86 fdisk e2fsprogs dosfstools squashfs-tools cpio
-  extlinux syslinux-common genisoimage busybox-static kpartx gdisk openssl curl time
+  grub-pc-bin grub-common genisoimage busybox-static openssl curl time
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,17 +1,11 @@
-"""Shared fixtures for the disk tests: a small SuperNode stand-in image and one sklearn build.
-
-The stand-in is a docker-archive made from Debian's busybox-static, tagged like the real
-image, whose entrypoint prints and retries like a SuperNode that cannot reach its SuperLink.
-It stands in until the real flower-supernode-sklearn image is built by ``fsnbuild image``.
+"""Shared fixtures for the disk tests: the real sklearn container image, built by fsnbuild on
+the stand-in base, and one sklearn disk build shared by the rebuild and boot tests.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-import subprocess
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +15,14 @@ import pytest
 from fsnbuild.config import Project, load_project
 from fsnbuild.digest import Digest
 from fsnbuild.disk import DiskResult, build_disk
+from fsnbuild.image.build import Options, build_variant_image
 
 ROOT = Path(__file__).resolve().parents[2]
 EPOCH = 1767225600
-SUPERNODE_SCRIPT = b"""#!/bin/sh
-echo "flower-supernode (fsnbuild test stand-in) $*"
-while true; do
-    echo "SuperNode: cannot reach the SuperLink; retrying in 5 s"
-    sleep 5
-done
-"""
 
 
 @dataclass(frozen=True)
-class StandinArchive:
+class ImageArchive:
     path: Path
     ref: str
     digest: Digest
@@ -49,61 +37,15 @@ class BuiltDisk:
     cache_dir: Path
 
 
-def _busybox(workdir: Path) -> bytes:
-    subprocess.run(
-        ["apt-get", "download", "busybox-static"], cwd=workdir, check=True, capture_output=True
-    )
-    deb = next(workdir.glob("busybox-static_*.deb"))
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir / "x")], check=True)
-    return (workdir / "x/bin/busybox").read_bytes()
-
-
-def _root_tar(busybox: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data, mode in (
-            ("bin/busybox", busybox, 0o755),
-            ("usr/local/bin/flower-supernode", SUPERNODE_SCRIPT, 0o755),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, EPOCH
-            tar.addfile(info, io.BytesIO(data))
-        for link in ("sh", "sleep"):
-            info = tarfile.TarInfo(f"bin/{link}")
-            info.type, info.linkname, info.mtime = tarfile.SYMTYPE, "busybox", EPOCH
-            tar.addfile(info)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="session")
-def standin_archive(tmp_path_factory: pytest.TempPathFactory) -> StandinArchive:
-    workdir = tmp_path_factory.mktemp("standin")
-    ref = "flower-supernode-sklearn:1.25.0-disk-test"
-    subprocess.run(
-        [
-            "docker",
-            "import",
-            "--change",
-            'ENTRYPOINT ["/usr/local/bin/flower-supernode"]',
-            "--change",
-            "ENV PATH=/usr/local/bin:/bin",
-            "-",
-            ref,
-        ],
-        input=_root_tar(_busybox(workdir)),
-        check=True,
-        capture_output=True,
+def image_archive(tmp_path_factory: pytest.TempPathFactory, standin_layout: Path) -> ImageArchive:
+    """The real flower-supernode-sklearn image, as ``fsnbuild image`` builds it."""
+    work = tmp_path_factory.mktemp("sklearn-image")
+    options = Options(
+        out_dir=work / "out", cache_dir=work / "cache", base_source=f"oci:{standin_layout}"
     )
-    archive = workdir / "image.tar"
-    subprocess.run(["docker", "save", "-o", str(archive), ref], check=True)
-    image_id = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{.Id}}", ref],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    subprocess.run(["docker", "rmi", ref], check=True, capture_output=True)
-    return StandinArchive(archive, ref, Digest.parse(image_id))
+    result = build_variant_image(load_project(ROOT / "variants.toml"), "sklearn", options)
+    return ImageArchive(result.docker_archive, result.ref, result.image.manifest_digest)
 
 
 def lock_sha256(project: Project, variant: str) -> str:
@@ -112,7 +54,7 @@ def lock_sha256(project: Project, variant: str) -> str:
 
 
 def build(
-    project: Project, archive: StandinArchive, out: Path, cache: Path, rebuild: bool = False
+    project: Project, archive: ImageArchive, out: Path, cache: Path, rebuild: bool = False
 ) -> BuiltDisk:
     phases: list[tuple[str, float]] = []
     started = time.monotonic()
@@ -136,9 +78,9 @@ def build(
 
 @pytest.fixture(scope="session")
 def sklearn_disk(
-    standin_archive: StandinArchive, tmp_path_factory: pytest.TempPathFactory
+    image_archive: ImageArchive, tmp_path_factory: pytest.TempPathFactory
 ) -> BuiltDisk:
     """One build shared by the rebuild and boot tests."""
     project = load_project(ROOT / "variants.toml")
     base = tmp_path_factory.mktemp("disk")
-    return build(project, standin_archive, base / "out", base / "cache")
+    return build(project, image_archive, base / "out", base / "cache")

@@ -14,7 +14,7 @@ import yaml
 
 from fsnbuild.disk.vm import BootResult, boot, write_context_iso
 
-from .conftest import BuiltDisk, StandinArchive, build
+from .conftest import BuiltDisk, ImageArchive, build
 
 pytestmark = [pytest.mark.slow, pytest.mark.vm]
 
@@ -66,14 +66,14 @@ def test_build_names_outputs_by_content_and_records_inputs(sklearn_disk: BuiltDi
 
 
 def test_file_tree_holds_the_staged_image_once_and_no_machine_identity(
-    sklearn_disk: BuiltDisk, standin_archive: StandinArchive
+    sklearn_disk: BuiltDisk, image_archive: ImageArchive
 ) -> None:
     entries = {}
     for line in sklearn_disk.result.file_tree.read_text().splitlines():
         entry = json.loads(line)
         entries[entry["path"]] = entry
     staged = entries["/var/lib/fsn-appliance/image.tar"]
-    assert staged["size"] == standin_archive.path.stat().st_size
+    assert staged["size"] == image_archive.path.stat().st_size
     tars = [e for e in entries.values() if e.get("sha256") == staged["sha256"]]
     assert len(tars) == 1
     assert entries["/etc/machine-id"]["size"] == 0
@@ -90,12 +90,12 @@ def test_file_tree_holds_the_staged_image_once_and_no_machine_identity(
 @pytest.fixture(scope="module")
 def sklearn_rebuild(
     sklearn_disk: BuiltDisk,
-    standin_archive: StandinArchive,
+    image_archive: ImageArchive,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> BuiltDisk:
     """A second, fresh build from the same inputs (its own cache: no reuse)."""
     base = tmp_path_factory.mktemp("rebuild")
-    return build(sklearn_disk.project, standin_archive, base / "out", base / "cache")
+    return build(sklearn_disk.project, image_archive, base / "out", base / "cache")
 
 
 def test_rebuild_from_same_inputs_gives_same_file_tree(
@@ -128,14 +128,13 @@ def test_rebuild_from_same_inputs_gives_bit_identical_qcow2(
 
 
 def test_same_inputs_again_reuse_the_cached_disk(
-    sklearn_rebuild: BuiltDisk, standin_archive: StandinArchive, tmp_path: Path
+    sklearn_rebuild: BuiltDisk, image_archive: ImageArchive, tmp_path: Path
 ) -> None:
     cache = sklearn_rebuild.cache_dir
-    hit = build(sklearn_rebuild.project, standin_archive, tmp_path / "out", cache)
+    hit = build(sklearn_rebuild.project, image_archive, tmp_path / "out", cache)
     assert hit.result.cache_hit is True
     assert hit.result.sha256 == sklearn_rebuild.result.sha256
     hit.result.sha256.verify_file(hit.result.qcow2, what="reused QCOW2")
-    assert hit.seconds < 30
 
 
 def _boot(disk: BuiltDisk, tmp_path: Path, framework: str, pattern: str) -> BootResult:
@@ -146,7 +145,7 @@ def _boot(disk: BuiltDisk, tmp_path: Path, framework: str, pattern: str) -> Boot
         iso,
         until=(STARTED, FATAL),
         console_log=tmp_path / "console.log",
-        timeout=600,
+        timeout=900,  # the real image's docker load alone takes about 3 minutes under TCG
     )
     print(f"\nboot ML_FRAMEWORK={framework}: {result.seconds:.0f} s, matched {result.matched}")
     assert result.matched == pattern, result.console[-3000:]
