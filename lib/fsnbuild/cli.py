@@ -115,12 +115,22 @@ def _os_hint(exc: OSError) -> str:
     return "check the path, free disk space and permissions"
 
 
+def cache_location(value: Path | None) -> Path:
+    """--cache-dir, else $FSNBUILD_CACHE, else $XDG_CACHE_HOME/fsnbuild (~/.cache/fsnbuild)."""
+    if value is not None:
+        return value
+    if os.environ.get("FSNBUILD_CACHE"):
+        return Path(os.environ["FSNBUILD_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(xdg) / "fsnbuild"
+
+
 def project() -> Project:
     return load_project(State.config)
 
 
 def main() -> None:
-    from fsnbuild import cli_commands  # noqa: F401  (registers the subcommands)
+    from fsnbuild import cli_appliance, cli_commands  # noqa: F401  (register the subcommands)
 
     try:
         app()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from fsnbuild.cli import app, err, out, project, reporting
+from fsnbuild.cli import app, cache_location, err, out, project, reporting
 from fsnbuild.config import Project
 from fsnbuild.lock import indexes, run
 
@@ -89,15 +88,6 @@ def _check(proj: Project, variants: list[str], overrides: dict[str, str]) -> Non
         raise typer.Exit(3)
 
 
-def _cache_dir(value: Path | None) -> Path:
-    if value is not None:
-        return value
-    root = os.environ.get("FSNBUILD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fsnbuild"
-    )
-    return Path(root)
-
-
 @app.command("image")
 def image_command(
     variant: Annotated[str, typer.Option("--variant", "-v", help="the variant to build")],
@@ -132,7 +122,7 @@ def image_command(
         proj = project()
         options = Options(
             out_dir=out_dir,
-            cache_dir=_cache_dir(cache_dir),
+            cache_dir=cache_location(cache_dir),
             base_source=base,
             offline=offline,
             wheelhouse=wheelhouse,
@@ -252,7 +242,7 @@ def gc_command(
     from fsnbuild.image.build import collect_garbage
 
     with reporting():
-        files, freed = collect_garbage(_cache_dir(cache_dir))
+        files, freed = collect_garbage(cache_location(cache_dir))
         out.print(f"removed {files} blobs, {freed / 1e6:.1f} MB freed")
 
 
@@ -280,7 +270,7 @@ def wheelhouse_command(
         paths = fill_wheelhouse(
             lock,
             dest,
-            WheelCache(_cache_dir(cache_dir) / "wheels"),
+            WheelCache(cache_location(cache_dir) / "wheels"),
             index_urls={k: v for k, v in urls.urls.items() if v},
             target_tags=target_tags(t.python, t.glibc, t.arch),
         )
@@ -303,79 +293,3 @@ def serve_index_command(
             out.print(f"serving {', '.join(names)} at {url} (Ctrl-C stops)")
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-
-
-standin_app = typer.Typer(
-    help="The local stand-in for the flwr/supernode base image.", no_args_is_help=True
-)
-app.add_typer(standin_app, name="standin")
-
-
-@standin_app.command("build")
-def standin_build_command(
-    out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="cache (default ~/.cache/fsnbuild)")
-    ] = None,
-    push: Annotated[str | None, typer.Option(help="registry HOST:PORT to serve it from")] = None,
-    pin: Annotated[bool, typer.Option("--pin", help="write its digest into variants.toml")] = False,
-) -> None:
-    """Build the reproducible stand-in base (Debian bookworm, Python 3.11, flwr in /python/venv)."""
-    import hashlib
-    import tempfile
-
-    from fsnbuild.config.load import read_document
-    from fsnbuild.oci.blobs import BlobStore
-    from fsnbuild.oci.layout import read_layout
-    from fsnbuild.standin.build import build_standin_for_project
-    from fsnbuild.standin.serve import serve_standin
-
-    with reporting():
-        proj = project()
-        cache = _cache_dir(cache_dir)
-        layout = out_dir / "supernode-standin.oci"
-        base_lock = proj.locks_dir / "base.pylock.toml"
-        if not base_lock.exists():
-            from fsnbuild.errors import LockError
-
-            raise LockError(f"{base_lock}: no base lock", hint="run `fsnbuild lock` first")
-        key = hashlib.sha256(base_lock.read_bytes() + str(proj.product.epoch).encode()).hexdigest()
-        stamp = out_dir / "supernode-standin.key"
-        started = time.monotonic()
-        if layout.exists() and stamp.exists() and stamp.read_text().strip() == key:
-            with tempfile.TemporaryDirectory() as tmp:
-                digest = read_layout(layout, BlobStore(Path(tmp))).manifest_digest
-            err.print(f"[cyan]stand-in[/] reusing {layout} (base lock and epoch unchanged)")
-        else:
-            err.print("[cyan]stand-in[/] debootstrap, venv, layers (about a minute)")
-            with tempfile.TemporaryDirectory(prefix="fsnbuild-standin-", dir=_mkdir(cache)) as work:
-                image = build_standin_for_project(
-                    proj,
-                    work_dir=Path(work),
-                    cache_dir=cache / "wheels",
-                    out_layout=layout,
-                    docker_archive=out_dir / "supernode-standin.docker.tar",
-                )
-            digest = image.manifest_digest
-            stamp.write_text(key + "\n")
-        out.print(f"stand-in {digest} ({time.monotonic() - started:.0f}s) in {layout}")
-        if digest != proj.base.digest:
-            if pin:
-                doc = read_document(proj.path)
-                doc["base"]["digest"] = str(digest)
-                proj.path.write_text(doc.as_string())
-                out.print(f"pinned {digest} in {proj.path.name}; run `fsnbuild lock` next")
-            else:
-                err.print(
-                    f"[yellow]warning:[/] variants.toml pins {proj.base.digest}; this build is "
-                    f"{digest}. The stand-in did not reproduce (or the pin is for another base); "
-                    "`--pin` records the new digest"
-                )
-        if push:
-            served = serve_standin(layout, push, expected=digest)
-            out.print(f"serving {proj.base.repository}@{served} at {push}")
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
