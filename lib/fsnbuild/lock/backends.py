@@ -141,9 +141,7 @@ def _uv_compile(
     work: Path, request: Request, target: Target, urls: IndexUrls
 ) -> dict[NormalizedName, tuple[str, str, tuple[str, ...]]]:
     project_file = _write_project(work, request, target, urls)
-    out = work / "resolved.txt"
-    if request.preferences and request.preferences.exists() and not request.upgrade:
-        out.write_text(request.preferences.read_text())
+    out = _output_with_preferences(work, request)
     args = [
         uv_binary(),
         "pip",
@@ -155,12 +153,7 @@ def _uv_compile(
         "--emit-index-annotation",
         "--generate-hashes",
     ]
-    if request.constraints:
-        args += ["-c", str(_constraints_file(work, request.constraints, "base-constraints.txt"))]
-    if request.upgrade:
-        args.append("--upgrade")
-    for package in request.upgrade_packages:
-        args += ["--upgrade-package", package]
+    args += _request_flags(work, request)
     _run(args, work, request, urls)
     return _parse_requirements(out.read_text(), urls)
 
@@ -176,9 +169,7 @@ def _pip_compile(
             hint="use --backend uv for variants with routes",
         )
     infile = _constraints_file(work, request.requirements, "requirements.in")
-    out = work / "resolved.txt"
-    if request.preferences and request.preferences.exists() and not request.upgrade:
-        out.write_text(request.preferences.read_text())
+    out = _output_with_preferences(work, request)
     args = [
         sys.executable,
         "-m",
@@ -197,12 +188,7 @@ def _pip_compile(
         "--pip-args",
         "--only-binary :all:",
     ]
-    if request.constraints:
-        args += ["-c", str(_constraints_file(work, request.constraints, "base-constraints.txt"))]
-    if request.upgrade:
-        args.append("--upgrade")
-    for package in request.upgrade_packages:
-        args += ["--upgrade-package", package]
+    args += _request_flags(work, request)
     # The machine's pip configuration (extra indexes, find-links, constraints) must not leak
     # into a lock: only the default index named above may answer.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k == "PIP_CERT"}
@@ -210,6 +196,27 @@ def _pip_compile(
     _run(args, work, request, urls, env=env)
     pins = _parse_requirements(out.read_text(), urls)
     return {name: (version, urls.default, via) for name, (version, _, via) in pins.items()}
+
+
+def _output_with_preferences(work: Path, request: Request) -> Path:
+    """The output file, seeded with the previous lock: both resolvers keep its pins unless told
+    to upgrade."""
+    out = work / "resolved.txt"
+    if request.preferences and request.preferences.exists() and not request.upgrade:
+        out.write_text(request.preferences.read_text())
+    return out
+
+
+def _request_flags(work: Path, request: Request) -> list[str]:
+    """Constraints and upgrade flags, spelled the same by uv and pip-compile."""
+    flags = []
+    if request.constraints:
+        flags += ["-c", str(_constraints_file(work, request.constraints, "base-constraints.txt"))]
+    if request.upgrade:
+        flags.append("--upgrade")
+    for package in request.upgrade_packages:
+        flags += ["--upgrade-package", package]
+    return flags
 
 
 def check_interpreter_matches(target: Target) -> None:
