@@ -6,6 +6,8 @@ hears only which phase is running and for how long.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -13,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,22 @@ def dib_version() -> str:
     return result.stdout.strip() or result.stderr.strip()
 
 
+@contextlib.contextmanager
+def _dib_cache_lock(env: dict[str, str], progress: Progress | None) -> Iterator[None]:
+    """One diskimage-builder run at a time per DIB cache: concurrent runs share its apt and
+    debootstrap caches, and apt's lock there fails the second run in root.d."""
+    cache = Path(env.get("DIB_IMAGE_CACHE") or Path.home() / ".cache" / "image-create")
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".fsnbuild.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress is not None:
+                progress("waiting for another diskimage-builder run to finish", 0.0)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def run_dib(job: DibJob, workdir: Path, log_path: Path, progress: Progress | None) -> Path:
     """Build the root tar in ``workdir``; return its path. DIB's output goes to ``log_path``."""
     output = workdir / "root"
@@ -87,7 +105,7 @@ def run_dib(job: DibJob, workdir: Path, log_path: Path, progress: Progress | Non
     started = time.monotonic()
     phase = ""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a") as log_file:
+    with _dib_cache_lock(env, progress), log_path.open("a") as log_file:
         log_file.write(f"$ {' '.join(command)}\n")
         log_file.flush()
         process = subprocess.Popen(
